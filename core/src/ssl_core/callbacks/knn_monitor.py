@@ -1,0 +1,63 @@
+"""The ``knn-monitor`` callback: weighted k-NN top-1 of the encoder every N epochs."""
+
+from __future__ import annotations
+
+import attrs
+from tqdm.auto import tqdm
+
+from ssl_core.components import BuildContext, Callback
+from ssl_core.evaluation.knn import knn_accuracy
+from ssl_core.options import option, positive
+from ssl_core.training.state import TrainContext
+
+
+@attrs.define
+class KNNMonitorConfig:
+    """Options of ``knn-monitor``."""
+
+    k: int = option(200, "neighbours", validator=positive)
+    temperature: float = option(0.1, "vote weight exp(similarity / T)", validator=positive, converter=float)
+    every: int = option(1, "evaluate every N epochs (and after the last)", validator=positive)
+    untrained: bool = option(True, "also evaluate the untrained encoder before the first epoch")
+
+
+class KNNMonitor(Callback):
+    """Weighted k-NN (cosine, votes exp(s/T)) of test features against the train features.
+
+    The train set (un-augmented) is the bank and the test set the queries; both are encoded
+    with the encoder in eval mode on the main process. Adds ``knn_top1`` to the epoch's
+    metrics and ``knn_top1_untrained`` to the run summary. Skipped, with a note, for data
+    without labels or without a test split.
+    """
+
+    order = 10
+
+    def __init__(self, config: KNNMonitorConfig, context: BuildContext | None = None) -> None:
+        self.config = config
+
+    def _usable(self, ctx: TrainContext) -> bool:
+        data = ctx.data
+        return data.test is not None and data.num_classes is not None and data.train.labels is not None
+
+    def _evaluate(self, ctx: TrainContext) -> float | None:
+        acc = ctx.accelerator
+        result = None
+        if acc.is_main_process:
+            bank, bank_labels = ctx.trainer.encoder_features(ctx.data.train)
+            queries, query_labels = ctx.trainer.encoder_features(ctx.data.test)
+            result = round(knn_accuracy(bank, bank_labels, queries, query_labels, ctx.data.num_classes,
+                                        self.config.k, self.config.temperature), 4)
+        acc.wait_for_everyone()
+        return result
+
+    def on_fit_start(self, ctx: TrainContext) -> None:
+        if not self._usable(ctx):
+            tqdm.write("knn-monitor: skipped (needs labels and a test split)")
+        elif self.config.untrained and ctx.epoch == 0 and "knn_top1_untrained" not in ctx.trainer.summary:
+            ctx.trainer.summary["knn_top1_untrained"] = self._evaluate(ctx)
+
+    def on_epoch_end(self, ctx: TrainContext) -> None:
+        last = ctx.epoch == ctx.config.epochs
+        if self._usable(ctx) and (ctx.epoch % self.config.every == 0 or last):
+            ctx.metrics["knn_top1"] = self._evaluate(ctx)
+            ctx.trainer.summary["knn_top1"] = ctx.metrics["knn_top1"]

@@ -1,0 +1,45 @@
+"""The ``ssl`` command line: ``run``, ``plugins``, ``describe`` and plugin-added commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ssl_core import plugins
+from ssl_core.cli.describe import describe_command
+from ssl_core.cli.plugins_list import plugins_command
+from ssl_core.cli.run import run_command
+from ssl_core.config import ConfigError
+from ssl_core.registry import ComponentOptionError, DuplicateComponentError, UnknownComponentError
+from ssl_core.components import IncompatibleComponentsError
+
+USER_ERRORS = (ConfigError, ComponentOptionError, DuplicateComponentError, UnknownComponentError,
+               IncompatibleComponentsError, FileNotFoundError)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ssl-core")
+def cli() -> None:
+    """ssl: contrastive self-supervised learning with plugins."""
+
+
+cli.add_command(run_command)
+cli.add_command(plugins_command)
+cli.add_command(describe_command)
+plugins.load_plugins()
+plugins.pm.hook.register_commands(cli=cli)
+
+
+def main() -> None:
+    """Entry point of the ``ssl`` console script: user errors print one line, exit 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except USER_ERRORS as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,55 @@
+"""``ssl run``: train one configuration."""
+
+from __future__ import annotations
+
+import click
+
+from ssl_core.cli.tables import print_table
+
+
+@click.command("run")
+@click.option("--branch", help="Contrast branch (the method), e.g. simclr.")
+@click.option("--encoder", help="Encoder, e.g. small-resnet, resnet18.")
+@click.option("--views", help="View generator (default: the branch's).")
+@click.option("--loss", help="Loss (default: the branch's).")
+@click.option("--regularizer", multiple=True, help="Regularizer (repeatable).")
+@click.option("--callback", multiple=True, help="Callback (repeatable; replaces the default knn-monitor, checkpoint).")
+@click.option("--dataset", help="shapes (built in), a parquet/image folder, a parquet file or a Hub name.")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int, help="Global batch size.")
+@click.option("--lr", type=float, help="Peak learning rate.")
+@click.option("--seed", type=int)
+@click.option("--output-dir", help="Run folder (default runs/<branch>-<time>).")
+@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or TOML file with the same fields.")
+@click.option("--set", "sets", multiple=True, metavar="KIND[.NAME].OPTION=VALUE",
+              help="Set a component option, e.g. loss.temperature=0.1 (repeatable).")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue a run folder or checkpoint.")
+def run_command(config_file, sets, resume, regularizer, callback, **fields) -> None:
+    """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
+    encoder.safetensors to the output folder."""
+    from ssl_core.training.trainer import Trainer
+
+    fields["regularizer"] = list(regularizer) or None
+    fields["callback"] = list(callback) or None
+    trainer = Trainer(config_file, sets=list(sets), resume=resume, **fields)
+    result = trainer.fit()
+    if not trainer.accelerator.is_main_process:
+        return
+    last = result.history[-1] if result.history else {}
+    rows = [
+        ("branch / encoder", f"{trainer.config.branch} / {trainer.config.encoder}"),
+        ("dataset", trainer.config.dataset),
+        ("epochs", str(last.get("epoch", 0))),
+        ("final loss", f"{last.get('loss', float('nan')):.4f}"),
+        ("k-NN top-1 untrained", _percent(result.summary.get("knn_top1_untrained"))),
+        ("k-NN top-1 final", _percent(result.summary.get("knn_top1"))),
+        ("images/s (last epoch)", str(last.get("images_per_s", ""))),
+        ("training wall time", f"{result.summary.get('wall_time_s', 0):.1f} s"),
+        ("output", str(result.output_dir)),
+    ]
+    print_table(["summary", ""], rows)
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"

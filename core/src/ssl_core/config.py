@@ -1,0 +1,189 @@
+"""The run configuration: one attrs class, filled from defaults, the branch, a file and flags.
+
+Precedence, lowest first: the core defaults below, the selected branch's ``defaults``, the
+``--config`` file (YAML or TOML, the same field names), the command-line flags, and
+``--set KIND.OPTION=VALUE`` / ``--set KIND.NAME.OPTION=VALUE``. Component options live in
+``options[kind][name]`` and are validated by the component's own option class.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+from attrs import validators as v
+
+from ssl_core import registry
+from ssl_core.options import non_negative, one_of, option, positive
+
+#: selection fields holding one component name, and the ones holding a list of names.
+SINGLE_KINDS = ("encoder", "views", "branch", "loss", "dataset")
+LIST_KINDS = ("regularizer", "callback")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names it and the valid ones."""
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+@attrs.define
+class RunConfig:
+    """Everything a run needs; ``config.yaml`` in the output folder is this, fully resolved."""
+
+    branch: str = option("simclr", "contrast branch (the method)")
+    encoder: str = option("small-resnet", "encoder")
+    views: str | None = option(None, "view generator (None: the branch's default)")
+    loss: str | None = option(None, "loss (None: the branch's default)")
+    regularizer: list = option([], "regularizers added to the loss", converter=_names)
+    callback: list = option(["knn-monitor", "checkpoint"], "per-epoch callbacks", converter=_names)
+    dataset: str = option("shapes", "a registered dataset, or a path / Hub name read with HF datasets")
+    epochs: int = option(20, "training epochs", validator=positive)
+    batch_size: int = option(256, "global batch size (split over processes)", validator=positive)
+    optimizer: str = option("sgd", "sgd (momentum), lars or adamw", validator=one_of("sgd", "lars", "adamw"))
+    lr: float = option(0.3, "peak learning rate for the global batch", validator=positive, converter=float)
+    momentum: float = option(0.9, "momentum (sgd, lars) or beta1 (adamw)", converter=float)
+    weight_decay: float = option(5e-4, "weight decay", validator=non_negative, converter=float)
+    warmup_epochs: float = option(1.0, "linear warm-up length in epochs", validator=non_negative, converter=float)
+    final_lr_ratio: float = option(0.0, "cosine end value as a fraction of lr", validator=non_negative, converter=float)
+    mixed_precision: str = option("no", "no, fp16 or bf16", validator=one_of("no", "fp16", "bf16"))
+    device: str = option("auto", "auto, cpu, cuda or mps", validator=one_of("auto", "cpu", "cuda", "mps"))
+    normalize: str = option("imagenet", "input normalisation: imagenet mean/std or none",
+                            validator=one_of("imagenet", "none"))
+    seed: int = option(0, "seed of initialisation, data order and augmentation", validator=v.instance_of(int))
+    num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
+    output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
+    options: dict = option({}, "component options: options[kind][name][option]")
+
+    def selected(self, kind: str) -> list[str]:
+        """The component names selected for ``kind``."""
+        value = getattr(self, kind)
+        return list(value) if kind in LIST_KINDS else [value]
+
+
+def _default(field: str) -> Any:
+    default = attrs.fields_dict(RunConfig)[field].default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no config file at {path}")
+    if path.suffix == ".toml":
+        return tomllib.loads(path.read_text())
+    if path.suffix in (".yaml", ".yml"):
+        return yaml.safe_load(path.read_text()) or {}
+    raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, merging nested dicts."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def dataset_source(name: str) -> tuple[str, dict[str, Any]]:
+    """The registered dataset for ``--dataset NAME``, else ``hf`` with ``path=NAME``."""
+    if name in registry.available("dataset"):
+        return name, {}
+    return "hf", {"path": name}
+
+
+def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``KIND.OPTION=VALUE`` or ``KIND.NAME.OPTION=VALUE`` (VALUE parsed as YAML)."""
+    key, sep, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) not in (2, 3):
+        raise ConfigError(f"--set {assignment!r}: expected KIND.OPTION=VALUE or KIND.NAME.OPTION=VALUE")
+    kind = parts[0]
+    if kind not in registry.KINDS:
+        raise ConfigError(f"--set {assignment!r}: unknown kind {kind!r}; valid kinds: {', '.join(registry.KINDS)}")
+    if len(parts) == 3:
+        name, field = parts[1], parts[2]
+    else:
+        field = parts[1]
+        selected = _names(raw[kind] if kind in raw else _default(kind))
+        if kind == "dataset" and selected:
+            selected = [dataset_source(selected[0])[0]]
+        if len(selected) != 1:
+            raise ConfigError(
+                f"--set {assignment!r}: {len(selected)} {kind} components are selected "
+                f"({', '.join(selected) or 'none'}); write {kind}.NAME.{field}=VALUE"
+            )
+        name = selected[0]
+    value = yaml.safe_load(text)
+    return deep_merge(raw, {"options": {kind: {name: {field: value}}}})
+
+
+def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Merge core defaults, branch defaults, ``raw`` and ``sets``; validate every component's options."""
+    known = {f.name for f in attrs.fields(RunConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+    branch = raw.get("branch", _default("branch"))
+    merged = deep_merge(registry.get("branch", branch).defaults, raw)
+    for assignment in sets:
+        merged = apply_set(merged, assignment)
+    try:
+        config = RunConfig(**merged)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad run configuration: {exc}") from exc
+    for kind in ("views", "loss"):
+        if getattr(config, kind) is None:
+            raise ConfigError(f"branch {config.branch!r} sets no default {kind}; choose one with --{kind}")
+    config.options = _resolved_options(config, registry.get("branch", config.branch).defaults.get("options", {}))
+    return config
+
+
+def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every selected component's options, defaults filled in and validated. Options the
+    branch's defaults give for components the run does not select (its default loss when
+    another is chosen) are dropped; any other option for an unselected component is an error."""
+    given = config.options
+    for kind in given:
+        if kind not in registry.KINDS:
+            raise ConfigError(f"options for unknown kind {kind!r}; valid kinds: {', '.join(registry.KINDS)}")
+    resolved: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in registry.KINDS:
+        names = config.selected(kind)
+        sources = {name: dataset_source(name) for name in names} if kind == "dataset" else {n: (n, {}) for n in names}
+        strays = set(given.get(kind, {})) - {source for source, _ in sources.values()}
+        for stray in strays - set(branch_defaults.get(kind, {})):
+            raise ConfigError(
+                f"options given for {kind} {stray!r}, which this run does not select "
+                f"(selected: {', '.join(names) or 'none'})"
+            )
+        for source, implied in sources.values():
+            options = {**implied, **given.get(kind, {}).get(source, {})}
+            built = registry.make_config(kind, source, options)
+            resolved.setdefault(kind, {})[source] = attrs.asdict(built, recurse=False)
+    return resolved
+
+
+def to_plain(config: RunConfig) -> dict[str, Any]:
+    """The configuration as plain YAML/JSON-ready data (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(x) for k, x in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(x) for x in value]
+        return value
+
+    return plain(attrs.asdict(config))

@@ -1,0 +1,158 @@
+"""Dataset sources: fixed-size uint8 image tensors with indices and optional labels.
+
+Local folders and Hub datasets are read with HF ``datasets``. The forms ``--dataset`` takes:
+
+- a folder holding ``*.parquet`` files, one or more per split, named by the split
+  (``train.parquet``, ``test.parquet``, ``train-00000-of-00002.parquet``, ...), as the
+  CIFAR-10 copy at ``shared/data/cifar10`` is;
+- a single ``.parquet`` file (a training split only);
+- a folder of images in class sub-folders (``imagefolder``);
+- a Hub dataset name (``uoft-cs/cifar10``), which needs the network unless it is cached.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ssl_core.options import option
+
+NO_LABEL = -1
+
+
+class ImageDataset(Dataset):
+    """Items are ``(image uint8 (C, H, W), index, label or -1)``; all images share one size."""
+
+    image_size: int
+    labels: torch.Tensor | None
+
+
+class TensorImageDataset(ImageDataset):
+    """Images held in memory as one uint8 tensor ``(N, C, H, W)``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"expected uint8 images of shape (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        self.images = images
+        self.labels = labels
+        self.image_size = images.shape[-1]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int):
+        label = NO_LABEL if self.labels is None else int(self.labels[index])
+        return self.images[index], index, label
+
+
+class HFImageDataset(ImageDataset):
+    """A split of an HF ``datasets.Dataset``, decoded to RGB and resized on access."""
+
+    def __init__(self, data, image_column: str, label_column: str | None, image_size: int) -> None:
+        self.data = data
+        self.image_column = image_column
+        self.label_column = label_column
+        self.image_size = image_size
+        self.labels = torch.tensor(data[label_column], dtype=torch.long) if label_column else None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int):
+        image = self.data[index][self.image_column].convert("RGB")
+        if image.size != (self.image_size, self.image_size):
+            image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic
+        tensor = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+        label = NO_LABEL if self.labels is None else int(self.labels[index])
+        return tensor, index, label
+
+
+@attrs.define
+class DatasetSplits:
+    """A training split, an optional test split (for evaluation) and what the data is."""
+
+    train: ImageDataset
+    test: ImageDataset | None
+    num_classes: int | None
+    image_size: int
+    channels: int = 3
+    class_names: list[str] | None = None
+
+
+@attrs.define
+class HFDatasetConfig:
+    """Options of ``hf`` (any dataset HF ``datasets`` reads; see the module doc for the forms)."""
+
+    path: str = option("", "a folder of parquet files or images, a parquet file, or a Hub name")
+    image_size: int | None = option(None, "resize images to this side; None: the first training image's side")
+    image_column: str | None = option(None, "column with the images; None: the first Image feature")
+    label_column: str | None = option(None, "column with the labels; None: the first ClassLabel, else 'label'/'labels' if present")
+    train_split: str = option("train", "split used for training")
+    test_split: str | None = option("test", "split used for evaluation (None: no evaluation)")
+    cache_dir: str | None = option(None, "datasets cache folder (None: the HF default)")
+
+
+def _split_files(folder: Path) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    for file in sorted(folder.glob("*.parquet")):
+        split = re.split(r"[-_.]", file.stem)[0]
+        files.setdefault(split, []).append(str(file))
+    return files
+
+
+def _load(config: HFDatasetConfig):
+    import datasets
+
+    path = Path(config.path).expanduser()
+    if not config.path:
+        raise ValueError("dataset 'hf' needs a path: --dataset PATH_OR_HUB_NAME")
+    if path.is_dir() and _split_files(path):
+        return datasets.load_dataset("parquet", data_files=_split_files(path), cache_dir=config.cache_dir)
+    if path.is_dir():
+        return datasets.load_dataset("imagefolder", data_dir=str(path), cache_dir=config.cache_dir)
+    if path.suffix == ".parquet":
+        if not path.exists():
+            raise FileNotFoundError(f"no parquet file at {path}")
+        return datasets.load_dataset("parquet", data_files={"train": str(path)}, cache_dir=config.cache_dir)
+    return datasets.load_dataset(config.path, cache_dir=config.cache_dir)
+
+
+def _columns(features, config: HFDatasetConfig) -> tuple[str, str | None]:
+    import datasets
+
+    image = config.image_column or next(
+        (name for name, f in features.items() if isinstance(f, datasets.Image)), None)
+    if image is None or image not in features:
+        raise ValueError(f"no image column found (columns: {', '.join(features)}); set dataset.image_column")
+    label = config.label_column or next(
+        (name for name, f in features.items() if isinstance(f, datasets.ClassLabel)),
+        next((n for n in ("label", "labels") if n in features), None))
+    if label is not None and label not in features:
+        raise ValueError(f"no column {label!r} (columns: {', '.join(features)})")
+    return image, label
+
+
+def load_hf(config: HFDatasetConfig) -> DatasetSplits:
+    """Read a dataset with HF ``datasets`` into fixed-size image splits."""
+    splits = _load(config)
+    if config.train_split not in splits:
+        raise ValueError(f"no split {config.train_split!r} in {config.path} (splits: {', '.join(splits)})")
+    train = splits[config.train_split]
+    image_column, label_column = _columns(train.features, config)
+    size = config.image_size or max(train[0][image_column].size)
+    test = splits[config.test_split] if config.test_split in splits else None
+    label_feature = train.features.get(label_column) if label_column else None
+    names = list(label_feature.names) if hasattr(label_feature, "names") else None
+    num_classes = len(names) if names else (int(max(train[label_column])) + 1 if label_column else None)
+    return DatasetSplits(
+        train=HFImageDataset(train, image_column, label_column, size),
+        test=HFImageDataset(test, image_column, label_column, size) if test is not None else None,
+        num_classes=num_classes,
+        image_size=size,
+        class_names=names,
+    )

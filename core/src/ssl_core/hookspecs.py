@@ -1,0 +1,161 @@
+"""The plugin hooks of ssl: their docstrings are the reference documentation.
+
+A plugin is a module (named by an entry point in the group ``ssl``) holding functions
+decorated with [`ssl_core.hookimpl`][ssl_core.hookimpl]. Each ``register_*`` hook receives
+a ``register`` callback and calls it once per component it provides:
+
+```python
+from ssl_core import hookimpl
+
+@hookimpl
+def register_losses(register):
+    register("my-loss", MyLoss, config=MyLossConfig)
+```
+
+``register(name, factory, *, config=None, description=None, defaults=None)``:
+
+- ``name``: the component's name, unique within its kind across every installed plugin
+  (two plugins registering one name is an error naming both packages).
+- ``factory``: called as ``factory(config, context)`` with an instance of ``config`` and a
+  [`BuildContext`][ssl_core.components.BuildContext]; returns the component.
+- ``config``: an attrs class of options (defaults, types, validators and a one-line ``doc``
+  in each field's metadata); ``ssl describe KIND NAME`` prints it, ``--set`` fills it.
+- ``description``: one line for ``ssl plugins``; defaults to the factory's docstring.
+- ``defaults``: (branches only) a partial run configuration merged under the user's, e.g.
+  ``{"views": "simclr", "loss": "nt-xent", "options": {"loss": {"nt-xent": {"temperature": 0.2}}}}``.
+
+Registration hooks only register: they never run training code. What a component does
+during a run lives in the lifecycle methods of the component objects the run selected
+(see [`Component`][ssl_core.components.Component]), so an installed but unselected plugin
+never acts on a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ssl")
+hookimpl = pluggy.HookimplMarker("ssl")
+
+
+class Register(Protocol):
+    """The callback passed to every ``register_*`` hook."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Any,
+        *,
+        config: type | None = None,
+        description: str | None = None,
+        defaults: dict[str, Any] | None = None,
+    ) -> None:
+        """Register one component under ``name``."""
+
+
+@hookspec
+def register_encoders(register: Register) -> None:
+    """Register encoders (kind ``encoder``).
+
+    The factory returns an ``nn.Module`` whose ``forward(x)`` maps a normalised image batch
+    ``(B, C, H, W)`` to pooled features ``(B, feature_dim)`` and which has an integer attribute
+    ``feature_dim``. Its ``state_dict()`` is what ``encoder.safetensors`` holds, so keep the
+    key layout of the architecture it mirrors (torchvision for the built-in ResNets).
+    Any such module can be run with masked weights and another set of batch-norm layers
+    through [`ssl_core.encoders.variants`][ssl_core.encoders.variants].
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_view_generators(register: Register) -> None:
+    """Register view generators (kind ``views``).
+
+    The factory returns a [`ViewGenerator`][ssl_core.components.ViewGenerator]: a callable
+    ``(images, generator) -> list[Tensor]`` taking float images in ``[0, 1]`` of shape
+    ``(B, C, H, W)`` on the training device and a seeded ``torch.Generator`` on that device,
+    and returning the augmented views, still in ``[0, 1]``. Random parameters are drawn per
+    sample from ``generator`` only, so a run is reproducible under its seed.
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_branches(register: Register) -> None:
+    """Register contrast branches (kind ``branch``): the method (SimCLR, MoCo, SDCLR, ...).
+
+    The factory returns a [`Branch`][ssl_core.components.Branch], built with the run's
+    encoder and loss from the context. Pass ``defaults=`` to make ``ssl run --branch NAME``
+    alone a sensible run (its views, loss, optimiser and their options).
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register losses (kind ``loss``).
+
+    The factory returns a [`Loss`][ssl_core.components.Loss] whose ``input_kind`` says which
+    branch outputs it fits (``"pair"`` of symmetric embeddings, ``"prediction-target"``, ...);
+    a branch refuses a loss of another kind with an error naming the ones that fit.
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_regularizers(register: Register) -> None:
+    """Register regularizers (kind ``regularizer``).
+
+    The factory returns a [`Regularizer`][ssl_core.components.Regularizer]: given the batch,
+    the branch and its [`BranchOutput`][ssl_core.components.BranchOutput], it returns a term
+    added to the loss. It may own parameters with their own optimiser and act before the
+    real update of each step (``on_step_start``), as a meta-learning regularizer needs.
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_callbacks(register: Register) -> None:
+    """Register per-epoch callbacks (kind ``callback``), e.g. ``knn-monitor`` and ``checkpoint``.
+
+    The factory returns a [`Callback`][ssl_core.components.Callback]; the trainer calls the
+    lifecycle methods of the callbacks a run selected, in order of their ``order``
+    attribute (lower first), and nothing else.
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset sources (kind ``dataset``), selected with ``--dataset NAME``.
+
+    The factory returns a [`DatasetSplits`][ssl_core.data.sources.DatasetSplits]. A value of
+    ``--dataset`` that names no registered source is read with HF ``datasets`` (a local
+    folder of parquet files or images, a parquet file, or a Hub name).
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add subcommands to the ``ssl`` command line.
+
+    Args:
+        cli: the root ``click.Group``; call ``@cli.command()`` on it.
+    """

@@ -1,0 +1,332 @@
+"""The trainer: builds the selected components and runs them on HF Accelerate."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from ssl_core import registry
+from ssl_core.components import Batch, Branch, BuildContext, Component, Regularizer
+from ssl_core.config import ConfigError, RunConfig, dataset_source, deep_merge, read_config_file, resolve, to_plain
+from ssl_core.data.sources import NO_LABEL, DatasetSplits
+from ssl_core.evaluation.features import extract_features
+from ssl_core.training import checkpoint
+from ssl_core.training.optim import build_optimizer
+from ssl_core.training.schedule import warmup_cosine
+from ssl_core.training.state import TrainContext
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ENCODER_FILE = "encoder.safetensors"
+
+
+class Normalize(nn.Module):
+    """Per-channel ``(x - mean) / std`` (identity when ``mean`` is None)."""
+
+    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
+        super().__init__()
+        self.enabled = mean is not None
+        if self.enabled:
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std if self.enabled else x
+
+
+class SSLModel(nn.Module):
+    """The branch (which owns the encoder) and the regularizers, as one module."""
+
+    def __init__(self, branch: Branch, regularizers: dict[str, Regularizer]) -> None:
+        super().__init__()
+        self.branch = branch
+        self.regularizers = nn.ModuleDict(regularizers)
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The total loss of a step and the terms to log."""
+        output = self.branch(batch)
+        total = output.loss
+        logs = {"loss_branch": output.loss.detach(), **output.logs}
+        for name, regularizer in self.regularizers.items():
+            term = regularizer(batch, output, self.branch)
+            logs[f"loss_{name}"] = term.detach()
+            total = total + term
+        return total, logs
+
+
+@attrs.define
+class RunResult:
+    """What a finished run returns: its folder, per-epoch metrics and summary."""
+
+    output_dir: Path
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def _seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+class Trainer:
+    """Runs one configuration; the Python equivalent of ``ssl run``.
+
+    ``Trainer(branch="simclr", epochs=1, sets=["loss.temperature=0.1"]).fit()`` takes the
+    same fields as the command line (and as a ``--config`` file). ``config`` may be a
+    [`RunConfig`][ssl_core.config.RunConfig], a dict or a YAML/TOML path; ``resume`` a run
+    folder or checkpoint folder to continue (its saved configuration is the base).
+    """
+
+    def __init__(self, config: RunConfig | dict | str | Path | None = None, *, sets: list[str] | tuple = (),
+                 resume: str | Path | None = None, **fields: Any) -> None:
+        raw: dict[str, Any] = {}
+        self.resume_from = checkpoint.latest(Path(resume)) if resume else None
+        if self.resume_from is not None:
+            raw = json.loads((self.resume_from / checkpoint.META).read_text())["config"]
+        if isinstance(config, RunConfig):
+            config = to_plain(config)
+        elif isinstance(config, (str, Path)):
+            config = read_config_file(config)
+        raw = deep_merge(raw, config or {})
+        raw = deep_merge(raw, {k: v for k, v in fields.items() if v is not None})
+        self.config = resolve(raw, sets)
+        self.summary: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _options(self, kind: str, name: str) -> dict[str, Any]:
+        return self.config.options.get(kind, {}).get(name, {})
+
+    def _create(self, kind: str, name: str, context: BuildContext) -> Any:
+        return registry.create(kind, name, context, **self._options(kind, name))
+
+    def _build_data(self) -> DatasetSplits:
+        source, _ = dataset_source(self.config.dataset)
+        return self._create("dataset", source, BuildContext())
+
+    def _build_components(self, data: DatasetSplits) -> None:
+        cfg = self.config
+        context = BuildContext(image_size=data.image_size, channels=data.channels,
+                               num_train=len(data.train), num_classes=data.num_classes)
+        context.encoder = self._create("encoder", cfg.encoder, context)
+        context.loss = self._create("loss", cfg.loss, context)
+        self.views = context.views = self._create("views", cfg.views, context)
+        self.branch = context.branch = self._create("branch", cfg.branch, context)
+        regularizers = {name: self._create("regularizer", name, context) for name in cfg.regularizer}
+        self.callbacks = sorted((self._create("callback", n, context) for n in cfg.callback), key=lambda c: c.order)
+        self.model = SSLModel(self.branch, regularizers)
+        self.components: list[Component] = [self.views, context.loss, self.branch, *regularizers.values(), *self.callbacks]
+
+    def _output_dir(self) -> Path:
+        if self.config.output_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.config.output_dir = f"runs/{self.config.branch}-{stamp}"
+        return Path(self.config.output_dir)
+
+    # -- evaluation helpers for callbacks ------------------------------------------------------
+
+    def encoder_features(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features of the encoder on an un-augmented dataset, in eval mode."""
+        return extract_features(self.branch.encoder, dataset, self.normalize, self.accelerator.device,
+                                num_workers=self.config.num_workers)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        found = {"main": self.optimizer}
+        for component in self.components:
+            for name, opt in component.extra_optimizers().items():
+                found[f"{getattr(component, 'ssl_name', type(component).__name__)}.{name}"] = opt
+        return found
+
+    def save_checkpoint(self, ctx: TrainContext, keep: int | None = None) -> Path | None:
+        """Write ``checkpoints/epoch-NNNN`` for the epochs done (main process only)."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return None
+        model = self.accelerator.unwrap_model(self.model)
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        meta: dict[str, Any] = {"format": 1, "epoch": ctx.epoch, "global_step": ctx.global_step,
+                                "config": to_plain(self.config), "history": self.history,
+                                "summary": self.summary, "optimizers": {}}
+        for name, opt in self._optimizers().items():
+            opt_tensors, opt_meta = checkpoint.flatten_optimizer(f"optimizer.{name}", opt.state_dict())
+            tensors.update(opt_tensors)
+            meta["optimizers"][name] = opt_meta
+        rng_tensors, meta["rng"] = checkpoint.rng_state()
+        tensors.update(rng_tensors)
+        folder = self.output_dir / "checkpoints"
+        path = checkpoint.save(folder / f"epoch-{ctx.epoch:04d}", tensors, meta)
+        if keep:
+            checkpoint.prune(folder, keep)
+        return path
+
+    def _load_checkpoint(self, path: Path) -> dict[str, Any]:
+        tensors, meta = checkpoint.load(path)
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        optimizers = self._optimizers()
+        for name, opt_meta in meta["optimizers"].items():
+            if name not in optimizers:
+                raise ConfigError(f"checkpoint {path} has optimizer {name!r} that this run does not build")
+            optimizers[name].load_state_dict(checkpoint.unflatten_optimizer(f"optimizer.{name}", tensors, opt_meta))
+        checkpoint.set_rng_state(tensors, meta["rng"])
+        return meta
+
+    def _write_metrics(self) -> None:
+        lines = "".join(json.dumps(row) + "\n" for row in self.history)
+        tmp = self.output_dir / ".metrics.jsonl.tmp"
+        tmp.write_text(lines)
+        os.replace(tmp, self.output_dir / "metrics.jsonl")
+
+    def _save_encoder(self) -> None:
+        from safetensors.torch import save_file
+
+        encoder = self.accelerator.unwrap_model(self.model).branch.encoder
+        tensors = {k: v.detach().contiguous().cpu().clone() for k, v in encoder.state_dict().items()}
+        tmp = self.output_dir / f".{ENCODER_FILE}.tmp"
+        save_file(tensors, str(tmp), metadata={"encoder": self.config.encoder,
+                                               "options": json.dumps(self._options("encoder", self.config.encoder))})
+        os.replace(tmp, self.output_dir / ENCODER_FILE)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _make_batch(self, images: torch.Tensor, index: torch.Tensor, labels: torch.Tensor, step: int) -> Batch:
+        device = self.accelerator.device
+        x = images.to(device, non_blocking=True).float().div_(255)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(_seed_for(self.config.seed, step, self.accelerator.process_index))
+        views = self.views(x, generator)
+        size = views[0].shape[-2:]
+        image = x if x.shape[-2:] == size else F.interpolate(x, size=tuple(size), mode="bilinear",
+                                                             antialias=True, align_corners=False)
+        label = labels.to(device) if bool((labels != NO_LABEL).all()) else None
+        return Batch(views=[self.normalize(v) for v in views], image=self.normalize(image),
+                     index=index.to(device), label=label)
+
+    def _loader(self, data: DatasetSplits) -> tuple[DataLoader, DistributedSampler]:
+        cfg, acc = self.config, self.accelerator
+        if cfg.batch_size % acc.num_processes:
+            raise ConfigError(f"batch size {cfg.batch_size} is not divisible by the {acc.num_processes} processes")
+        if cfg.batch_size > len(data.train):
+            raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(data.train)} training images; "
+                              f"use --batch-size {len(data.train)} or less")
+        sampler = DistributedSampler(data.train, num_replicas=acc.num_processes, rank=acc.process_index,
+                                     shuffle=True, seed=cfg.seed, drop_last=True)
+        loader = DataLoader(data.train, batch_size=cfg.batch_size // acc.num_processes, sampler=sampler,
+                            drop_last=True, num_workers=cfg.num_workers, pin_memory=acc.device.type == "cuda")
+        return loader, sampler
+
+    def _accelerator(self) -> Accelerator:
+        device = self.config.device
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' was asked for but no CUDA device is available; use --set device=cpu")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ConfigError("device 'mps' was asked for but MPS is not available")
+        return Accelerator(cpu=device == "cpu", mixed_precision=self.config.mixed_precision)
+
+    def fit(self) -> RunResult:
+        """Train for the configured epochs (continuing a checkpoint when resuming)."""
+        cfg = self.config
+        self.accelerator = acc = self._accelerator()
+        set_seed(cfg.seed)
+        self.output_dir = self._output_dir()
+        data = self._build_data()
+        self._build_components(data)
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" and data.channels == 3 else (None, None)
+        self.normalize = Normalize(mean, std).to(acc.device)
+        if acc.device.type == "cuda" and acc.num_processes > 1:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        groups = self.branch.parameter_groups() + [g for r in self.model.regularizers.values()
+                                                   for g in r.parameter_groups()]
+        self.optimizer = build_optimizer(cfg.optimizer, groups, cfg.lr, cfg.momentum, cfg.weight_decay)
+        self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
+        self.views = self.views.to(acc.device) if isinstance(self.views, nn.Module) else self.views
+        loader, sampler = self._loader(data)
+        steps = len(loader)
+        ctx = TrainContext(trainer=self, config=cfg, accelerator=acc, model=self.model,
+                           branch=acc.unwrap_model(self.model).branch, data=data, output_dir=self.output_dir,
+                           steps_per_epoch=steps, total_steps=steps * cfg.epochs)
+        if self.resume_from is not None:
+            meta = self._load_checkpoint(self.resume_from)
+            ctx.epoch, ctx.global_step = meta["epoch"], meta["global_step"]
+            self.history, self.summary = meta["history"], meta["summary"]
+        if acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.yaml").write_text(yaml.safe_dump(to_plain(cfg), sort_keys=False))
+            self._write_metrics()
+        warmup = round(cfg.warmup_epochs * steps)
+        start = time.perf_counter()
+        for component in self.components:
+            component.on_fit_start(ctx)
+        while ctx.epoch < cfg.epochs:
+            self._train_epoch(ctx, loader, sampler, warmup)
+        for component in self.components:
+            component.on_fit_end(ctx)
+        acc.wait_for_everyone()
+        self.summary["wall_time_s"] = round(self.summary.get("wall_time_s", 0.0) + time.perf_counter() - start, 2)
+        if acc.is_main_process:
+            self._save_encoder()
+            (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=1))
+        return RunResult(self.output_dir, self.history, self.summary)
+
+    def _train_epoch(self, ctx: TrainContext, loader: DataLoader, sampler: DistributedSampler, warmup: int) -> None:
+        cfg, acc = self.config, self.accelerator
+        sampler.set_epoch(ctx.epoch)
+        ctx.metrics = {}
+        for component in self.components:
+            component.on_epoch_start(ctx)
+        sums: dict[str, torch.Tensor] = {}
+        started = time.perf_counter()
+        bar = tqdm(total=ctx.steps_per_epoch, desc=f"epoch {ctx.epoch + 1}/{cfg.epochs}", unit="step",
+                   disable=not acc.is_main_process, dynamic_ncols=True)
+        for i, (images, index, labels) in enumerate(loader):
+            ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, cfg.lr, cfg.lr * cfg.final_lr_ratio)
+            for group in self.optimizer.param_groups:
+                if not group.get("fixed_lr"):
+                    group["lr"] = ctx.lr
+            batch = self._make_batch(images, index, labels, ctx.global_step)
+            for component in self.components:
+                component.on_step_start(ctx, batch)
+            with acc.autocast():
+                loss, logs = self.model(batch)
+            acc.backward(loss)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            for component in self.components:
+                component.on_step_end(ctx)
+            ctx.global_step += 1
+            for key, value in {"loss": loss.detach(), **logs}.items():
+                sums[key] = sums.get(key, 0.0) + value.float()
+            bar.update(1)
+            if i % 10 == 0 or i + 1 == ctx.steps_per_epoch:
+                seen = (i + 1) * cfg.batch_size
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
+        bar.close()
+        seconds = time.perf_counter() - started
+        means = {k: acc.reduce(v / ctx.steps_per_epoch, reduction="mean").item() for k, v in sums.items()}
+        ctx.epoch += 1
+        ctx.metrics.update({"epoch": ctx.epoch, **{k: round(v, 6) for k, v in means.items()}, "lr": ctx.lr,
+                            "images_per_s": round(ctx.steps_per_epoch * cfg.batch_size / seconds, 1),
+                            "epoch_time_s": round(seconds, 2)})
+        self.history.append(ctx.metrics)  # callbacks may still add to it (k-NN) and save it (checkpoint)
+        for component in self.components:
+            component.on_epoch_end(ctx)
+        if acc.is_main_process:
+            self._write_metrics()

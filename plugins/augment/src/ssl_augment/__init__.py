@@ -1,0 +1,53 @@
+"""ssl-augment: batched, seeded augmentation ops and the ``simclr`` and ``identity`` view generators.
+
+The ops (``ssl_augment.ops``) work on ``(B, C, H, W)`` batches in ``[0, 1]`` on any device,
+with per-sample parameters drawn from a ``torch.Generator``.
+"""
+
+from ssl_augment.identity import IdentityViews, IdentityViewsConfig
+from ssl_augment.ops import (
+    JitterParams,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    apply_color_jitter,
+    blur_kernel_size,
+    color_jitter,
+    crop_resize,
+    gaussian_blur,
+    random_gaussian_blur,
+    random_grayscale,
+    random_resized_crop,
+    random_solarize,
+    sample_color_jitter,
+    sample_crop_boxes,
+    solarize,
+    to_grayscale,
+)
+from ssl_augment.simclr import SimCLRViews, SimCLRViewsConfig
+
+__all__ = [
+    "IdentityViews",
+    "IdentityViewsConfig",
+    "JitterParams",
+    "SimCLRViews",
+    "SimCLRViewsConfig",
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_hue",
+    "adjust_saturation",
+    "apply_color_jitter",
+    "blur_kernel_size",
+    "color_jitter",
+    "crop_resize",
+    "gaussian_blur",
+    "random_gaussian_blur",
+    "random_grayscale",
+    "random_resized_crop",
+    "random_solarize",
+    "sample_color_jitter",
+    "sample_crop_boxes",
+    "solarize",
+    "to_grayscale",
+]

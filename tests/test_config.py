@@ -1,0 +1,82 @@
+"""Run configuration: precedence, files, --set, and errors that name the bad value."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ssl_core.components import IncompatibleComponentsError
+from ssl_core.config import ConfigError, RunConfig, apply_set, resolve
+from ssl_core.registry import ComponentOptionError, UnknownComponentError
+from ssl_core.training.trainer import Trainer
+
+
+def test_branch_defaults_fill_views_loss_and_options():
+    config = resolve({"branch": "simclr"})
+    assert (config.views, config.loss) == ("simclr", "nt-xent")
+    assert config.options["loss"]["nt-xent"]["temperature"] == 0.2
+    # every selected component's options are written out in full
+    assert config.options["encoder"]["small-resnet"]["widths"] == (32, 64, 128, 256)
+    assert set(config.options["callback"]) == {"knn-monitor", "checkpoint"}
+
+
+def test_precedence_file_then_flags_then_set(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"epochs": 3, "lr": 0.5, "options": {"loss": {"nt-xent": {"temperature": 0.3}}}}))
+    trainer = Trainer(str(path), lr=0.1, sets=["loss.temperature=0.05"])
+    assert trainer.config.epochs == 3
+    assert trainer.config.lr == 0.1
+    assert trainer.config.options["loss"]["nt-xent"]["temperature"] == 0.05
+
+
+def test_toml_file_with_the_same_fields(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('branch = "simclr"\nepochs = 4\nregularizer = ["uniformity"]\n'
+                    '[options.regularizer.uniformity]\nweight = 0.3\n')
+    config = Trainer(str(path)).config
+    assert config.epochs == 4 and config.regularizer == ["uniformity"]
+    assert config.options["regularizer"]["uniformity"] == {"weight": 0.3, "t": 2.0}
+
+
+def test_set_with_kind_name_option_and_kind_option():
+    raw = {"branch": "simclr", "regularizer": ["uniformity"]}
+    assert apply_set(raw, "regularizer.weight=0.7")["options"]["regularizer"]["uniformity"]["weight"] == 0.7
+    both = apply_set(raw, "callback.knn-monitor.k=5")
+    assert both["options"]["callback"]["knn-monitor"]["k"] == 5
+    config = resolve({"branch": "simclr"}, ["encoder.widths=[8, 8, 16, 16]", "dataset.num_train=500"])
+    assert config.options["encoder"]["small-resnet"]["widths"] == (8, 8, 16, 16)
+    assert config.options["dataset"]["shapes"]["num_train"] == 500
+
+
+def test_set_errors_say_what_to_write():
+    with pytest.raises(ConfigError, match="2 callback components are selected.*callback.NAME.every"):
+        resolve({}, ["callback.every=2"])
+    with pytest.raises(ConfigError, match="unknown kind 'optimizer'"):
+        resolve({}, ["optimizer.lr=1"])
+    with pytest.raises(ConfigError, match="expected KIND.OPTION=VALUE"):
+        resolve({}, ["temperature"])
+
+
+def test_unknown_fields_names_and_options_are_errors_listing_valid_ones():
+    with pytest.raises(ConfigError, match="unknown config field.*epoch\\b.*valid fields:.*epochs"):
+        resolve({"epoch": 3})
+    with pytest.raises(UnknownComponentError, match="unknown branch 'nope'.*installed: simclr"):
+        resolve({"branch": "nope"})
+    with pytest.raises(UnknownComponentError, match="unknown encoder 'resnet19'.*resnet18"):
+        resolve({"encoder": "resnet19"})
+    with pytest.raises(ComponentOptionError, match="unknown option.*tau.*valid options: temperature, gather"):
+        resolve({}, ["loss.tau=1"])
+    with pytest.raises(ConfigError, match="options given for regularizer 'uniformity', which this run does not select"):
+        resolve({"options": {"regularizer": {"uniformity": {"weight": 1.0}}}})
+    with pytest.raises(ConfigError, match="optimizer.*'rmsprop'"):
+        resolve({"optimizer": "rmsprop"})
+
+
+def test_incompatible_loss_is_refused_with_the_reason(tiny_run):
+    tiny_run["loss"] = "neg-cosine"
+    with pytest.raises(IncompatibleComponentsError, match="'neg-cosine' takes 'prediction-target'.*fit: nt-xent"):
+        Trainer(tiny_run).fit()
+
+
+def test_default_config_is_valid():
+    assert RunConfig().branch == "simclr"

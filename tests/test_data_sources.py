@@ -1,0 +1,55 @@
+"""HF datasets sources on small generated fixtures (the suite never reads shared data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssl_core.config import dataset_source
+from ssl_core.data.sources import HFDatasetConfig, load_hf
+
+
+def _parquet_folder(root, sizes=(("train", 12), ("test", 6))):
+    import datasets
+
+    features = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c"])})
+    rng = np.random.default_rng(0)
+    for split, n in sizes:
+        images = [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(n)]
+        datasets.Dataset.from_dict({"img": images, "label": [i % 3 for i in range(n)]}, features=features
+                                   ).to_parquet(str(root / f"{split}.parquet"))
+    return root
+
+
+def test_parquet_folder_in_the_cifar_form_loads_with_splits_and_labels(tmp_path):
+    folder = _parquet_folder(tmp_path)
+    data = load_hf(HFDatasetConfig(path=str(folder), cache_dir=str(tmp_path / "cache")))
+    assert (len(data.train), len(data.test), data.num_classes, data.image_size) == (12, 6, 3, 8)
+    assert data.class_names == ["a", "b", "c"]
+    image, index, label = data.train[4]
+    assert image.dtype == torch.uint8 and image.shape == (3, 8, 8) and (index, label) == (4, 1)
+
+
+def test_images_are_resized_to_the_asked_size(tmp_path):
+    folder = _parquet_folder(tmp_path)
+    data = load_hf(HFDatasetConfig(path=str(folder), image_size=16, cache_dir=str(tmp_path / "cache")))
+    assert data.train[0][0].shape == (3, 16, 16)
+
+
+def test_image_folder_and_missing_test_split(tmp_path):
+    for cls in ("cat", "dog"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (10, 10), (i * 40, 0, 0)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    data = load_hf(HFDatasetConfig(path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "cache")))
+    assert len(data.train) == 6 and data.test is None and data.num_classes == 2
+
+
+def test_unknown_dataset_names_go_to_hf_and_bad_splits_are_named(tmp_path):
+    assert dataset_source("shapes") == ("shapes", {})
+    assert dataset_source("some/hub-name") == ("hf", {"path": "some/hub-name"})
+    folder = _parquet_folder(tmp_path)
+    with pytest.raises(ValueError, match="no split 'training'.*splits: test, train|no split 'training'.*train, test"):
+        load_hf(HFDatasetConfig(path=str(folder), train_split="training", cache_dir=str(tmp_path / "cache")))

@@ -1,0 +1,105 @@
+"""Plugin discovery through entry points: loading, filtering, duplicates, broken plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from ssl_core import available, create, plugins, registry
+
+LOSS_PLUGIN = '''
+from ssl_core import hookimpl
+from ssl_core.losses.cosine import NegativeCosineLoss
+
+@hookimpl
+def register_losses(register):
+    register("{name}", NegativeCosineLoss, description="throwaway")
+'''
+
+
+def _select(monkeypatch, *dists: str) -> None:
+    monkeypatch.setenv("SSL_LOAD_PLUGINS", ",".join([os.environ["SSL_LOAD_PLUGINS"], *dists]))
+
+
+def test_entry_point_plugin_is_discovered_with_its_package(plugin_dir, monkeypatch):
+    plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="extra-loss"))
+    _select(monkeypatch, "ssl-throwaway-a")
+    assert "extra-loss" in available("loss")
+    spec = registry.get("loss", "extra-loss")
+    assert (spec.package, spec.version, spec.description) == ("ssl-throwaway-a", "0.1", "throwaway")
+    assert create("loss", "extra-loss").input_kind == "prediction-target"
+
+
+def test_plugins_not_selected_by_ssl_load_plugins_are_not_loaded(plugin_dir, monkeypatch):
+    plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="extra-loss"))
+    assert "extra-loss" not in available("loss")  # installed but not in SSL_LOAD_PLUGINS
+    monkeypatch.setenv("SSL_LOAD_PLUGINS", "")
+    plugins.reset_plugins()
+    assert available("branch") == []  # only the built-ins remain
+    assert "nt-xent" in available("loss")
+
+
+def test_two_plugins_registering_one_name_is_an_error_naming_both(plugin_dir, monkeypatch):
+    plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="same"))
+    plugin_dir("ssl-throwaway-b", "ssl_throwaway_b", LOSS_PLUGIN.format(name="same"))
+    _select(monkeypatch, "ssl-throwaway-a", "ssl-throwaway-b")
+    with pytest.raises(registry.DuplicateComponentError) as err:
+        available("loss")
+    assert "ssl-throwaway-a" in str(err.value) and "ssl-throwaway-b" in str(err.value)
+
+
+def test_a_plugin_that_raises_on_import_is_reported_and_skipped(plugin_dir, monkeypatch):
+    plugin_dir("ssl-throwaway-broken", "ssl_throwaway_broken", "raise RuntimeError('boom at import')")
+    plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="extra-loss"))
+    _select(monkeypatch, "ssl-throwaway-broken", "ssl-throwaway-a")
+    assert "extra-loss" in available("loss")  # the others still load
+    from ssl_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    failed = json.loads(result.stdout)["failed"]
+    assert [f["package"] for f in failed] == ["ssl-throwaway-broken"]
+    assert "boom at import" in failed[0]["error"]
+
+
+def test_plugins_json_lists_builtins_and_both_plugins_across_all_kinds():
+    from ssl_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    rows = json.loads(result.stdout)["components"]
+    kinds = {r["kind"] for r in rows}
+    assert {"encoder", "views", "branch", "loss", "regularizer", "callback"} <= kinds
+    by_name = {(r["kind"], r["name"]): r for r in rows}
+    assert by_name[("branch", "simclr")]["package"] == "ssl-simclr"
+    assert by_name[("views", "simclr")]["package"] == "ssl-augment"
+    assert by_name[("loss", "nt-xent")]["package"] == "ssl-core"
+    assert all(set(r) >= {"name", "kind", "package", "version"} for r in rows)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(registry.UnknownComponentError) as err:
+        create("branch", "simclrr")
+    message = str(err.value)
+    assert "simclrr" in message and "simclr" in message and "did you mean 'simclr'" in message
+    with pytest.raises(registry.UnknownComponentError, match="valid kinds: encoder, views"):
+        available("encoders")
+
+
+def test_unknown_or_invalid_options_name_the_option_and_the_valid_ones():
+    with pytest.raises(registry.ComponentOptionError, match="unknown option.*temprature.*valid options: temperature"):
+        create("loss", "nt-xent", temprature=0.1)
+    with pytest.raises(registry.ComponentOptionError, match="temperature"):
+        create("loss", "nt-xent", temperature=-1.0)
+
+
+def test_hookimpl_is_the_pluggy_marker_of_project_ssl():
+    import ssl_core
+
+    @ssl_core.hookimpl
+    def register_losses(register):
+        pass
+
+    assert hasattr(register_losses, "ssl_impl")
