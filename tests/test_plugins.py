@@ -103,3 +103,18 @@ def test_hookimpl_is_the_pluggy_marker_of_project_ssl():
         pass
 
     assert hasattr(register_losses, "ssl_impl")
+
+
+def test_a_plugin_with_a_misspelt_hook_or_a_raising_hook_is_skipped(plugin_dir, monkeypatch):
+    plugin_dir("ssl-throwaway-typo", "ssl_throwaway_typo",
+               "from ssl_core import hookimpl\n@hookimpl\ndef register_loss(register):\n    pass\n")
+    plugin_dir("ssl-throwaway-raises", "ssl_throwaway_raises",
+               "from ssl_core import hookimpl\n@hookimpl\ndef register_losses(register):\n"
+               "    register('half-registered', object)\n    raise ValueError('bad hook')\n")
+    plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="extra-loss"))
+    _select(monkeypatch, "ssl-throwaway-typo", "ssl-throwaway-raises", "ssl-throwaway-a")
+    losses = available("loss")
+    assert "extra-loss" in losses and "half-registered" not in losses
+    errors = {i.package: i.error for i in plugins.plugin_infos() if i.error}
+    assert "register_loss" in errors["ssl-throwaway-typo"]
+    assert "bad hook" in errors["ssl-throwaway-raises"]

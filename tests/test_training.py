@@ -105,3 +105,12 @@ def test_a_run_leaves_unselected_components_alone(tiny_run):
     tiny_run["regularizer"] = ["uniformity"]
     result = Trainer(tiny_run).fit()
     assert "loss_uniformity" in result.history[0]
+
+
+def test_simclr_on_shapes_learns_well_above_the_untrained_encoder(tmp_path):
+    """A short run (1,000 images, 6 epochs, about 20 s) must beat the same encoder untrained."""
+    result = Trainer(branch="simclr", epochs=6, batch_size=64, callback=["knn-monitor"], seed=0,
+                     output_dir=str(tmp_path / "learn"),
+                     sets=["dataset.num_train=1000", "dataset.num_test=300", "callback.k=20"]).fit()
+    untrained, trained = result.summary["knn_top1_untrained"], result.summary["knn_top1"]
+    assert trained >= untrained + 0.10, (untrained, trained)  # measured: 0.19 -> 0.36

@@ -28,7 +28,8 @@ class Batch:
         views: the augmented, normalised views, each ``(B, C, h, w)``.
         image: the un-augmented image, resized to the first view's size and normalised.
         index: the sample indices in the training set, ``(B,)``.
-        label: the labels ``(B,)`` when the dataset has them, else ``None`` (evaluation only).
+        label: the labels ``(B,)`` when every sample of the batch has one, else ``None``
+            (labels are for evaluation and diagnostics, never needed for training).
     """
 
     views: list[torch.Tensor]

@@ -86,13 +86,20 @@ def load_plugins() -> None:
         try:
             module = entry_point.load()
             pm.register(module, name=entry_point.name)
+            pm.check_pending()  # a misspelt hook name fails here, for this plugin only
         except Exception as exc:  # a broken plugin must not break the others
-            error = f"{type(exc).__name__}: {exc}"
-            _infos[entry_point.name] = PluginInfo(entry_point.name, package, version, error)
-            print(f"ssl: plugin {package} failed to load and was skipped ({error})", file=sys.stderr)
+            if pm.has_plugin(entry_point.name):
+                pm.unregister(name=entry_point.name)
+            record_failure(entry_point.name, package, version, exc)
             continue
         _infos[entry_point.name] = PluginInfo(entry_point.name, package, version)
-    pm.check_pending()
+
+
+def record_failure(plugin_name: str, package: str, version: str, exc: Exception) -> None:
+    """Remember (for ``ssl plugins``) and report a plugin that was skipped."""
+    error = f"{type(exc).__name__}: {exc}"
+    _infos[plugin_name] = PluginInfo(plugin_name, package, version, error)
+    print(f"ssl: plugin {package} failed and was skipped ({error})", file=sys.stderr)
 
 
 def reset_plugins() -> None:

@@ -108,7 +108,14 @@ def components(kind: str) -> dict[str, ComponentSpec]:
                 defaults=dict(defaults or {}),
             )
 
-        hook(register=register)
+        try:
+            hook(register=register)
+        except DuplicateComponentError:
+            raise
+        except Exception as exc:  # a plugin whose hook raises is skipped, the others stay
+            for name in [n for n, spec in found.items() if spec.plugin == plugin_name]:
+                del found[name]
+            plugins.record_failure(plugin_name, info.package, info.version, exc)
     _cache[kind] = dict(sorted(found.items()))
     return _cache[kind]
 

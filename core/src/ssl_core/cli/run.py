@@ -17,10 +17,11 @@ from ssl_core.cli.tables import print_table
 @click.option("--dataset", help="shapes (built in), a parquet/image folder, a parquet file or a Hub name.")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size.")
-@click.option("--lr", type=float, help="Peak learning rate.")
+@click.option("--lr", type=float, help="Base learning rate per 256 images (peak = lr * batch / 256).")
 @click.option("--seed", type=int)
 @click.option("--output-dir", help="Run folder (default runs/<branch>-<time>).")
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Training device (default auto).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or TOML file with the same fields.")
 @click.option("--set", "sets", multiple=True, metavar="KIND[.NAME].OPTION=VALUE",
               help="Set a component option, e.g. loss.temperature=0.1 (repeatable).")

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader
@@ -236,9 +237,12 @@ class Trainer:
     def _accelerator(self) -> Accelerator:
         device = self.config.device
         if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' was asked for but no CUDA device is available; use --set device=cpu")
+            raise ConfigError("device 'cuda' was asked for but no CUDA device is available; use --device cpu")
         if device == "mps" and not torch.backends.mps.is_available():
             raise ConfigError("device 'mps' was asked for but MPS is not available")
+        # The accelerator state is a process-wide singleton: forget the previous run's precision
+        # (the distributed set-up, in PartialState, is kept), so one process can run many trainers.
+        AcceleratorState._reset_state()
         return Accelerator(cpu=device == "cpu", mixed_precision=self.config.mixed_precision)
 
     def fit(self) -> RunResult:
@@ -255,7 +259,8 @@ class Trainer:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         groups = self.branch.parameter_groups() + [g for r in self.model.regularizers.values()
                                                    for g in r.parameter_groups()]
-        self.optimizer = build_optimizer(cfg.optimizer, groups, cfg.lr, cfg.momentum, cfg.weight_decay)
+        self.peak_lr = cfg.lr * cfg.batch_size / 256
+        self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay)
         self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
         self.views = self.views.to(acc.device) if isinstance(self.views, nn.Module) else self.views
         loader, sampler = self._loader(data)
@@ -272,7 +277,7 @@ class Trainer:
             (self.output_dir / "config.yaml").write_text(yaml.safe_dump(to_plain(cfg), sort_keys=False))
             self._write_metrics()
         warmup = round(cfg.warmup_epochs * steps)
-        start = time.perf_counter()
+        self._clock = (time.perf_counter(), self.summary.get("wall_time_s", 0.0))
         for component in self.components:
             component.on_fit_start(ctx)
         while ctx.epoch < cfg.epochs:
@@ -280,11 +285,16 @@ class Trainer:
         for component in self.components:
             component.on_fit_end(ctx)
         acc.wait_for_everyone()
-        self.summary["wall_time_s"] = round(self.summary.get("wall_time_s", 0.0) + time.perf_counter() - start, 2)
+        self._update_wall_time()
         if acc.is_main_process:
             self._save_encoder()
             (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=1))
         return RunResult(self.output_dir, self.history, self.summary)
+
+    def _update_wall_time(self) -> None:
+        """Training wall time so far, summed over resumed sessions."""
+        started, before = self._clock
+        self.summary["wall_time_s"] = round(before + time.perf_counter() - started, 2)
 
     def _train_epoch(self, ctx: TrainContext, loader: DataLoader, sampler: DistributedSampler, warmup: int) -> None:
         cfg, acc = self.config, self.accelerator
@@ -297,7 +307,8 @@ class Trainer:
         bar = tqdm(total=ctx.steps_per_epoch, desc=f"epoch {ctx.epoch + 1}/{cfg.epochs}", unit="step",
                    disable=not acc.is_main_process, dynamic_ncols=True)
         for i, (images, index, labels) in enumerate(loader):
-            ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, cfg.lr, cfg.lr * cfg.final_lr_ratio)
+            ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, self.peak_lr,
+                                   self.peak_lr * cfg.final_lr_ratio)
             for group in self.optimizer.param_groups:
                 if not group.get("fixed_lr"):
                     group["lr"] = ctx.lr
@@ -326,6 +337,7 @@ class Trainer:
                             "images_per_s": round(ctx.steps_per_epoch * cfg.batch_size / seconds, 1),
                             "epoch_time_s": round(seconds, 2)})
         self.history.append(ctx.metrics)  # callbacks may still add to it (k-NN) and save it (checkpoint)
+        self._update_wall_time()
         for component in self.components:
             component.on_epoch_end(ctx)
         if acc.is_main_process:

@@ -1,0 +1,60 @@
+"""The SimCLR branch: head shapes, outputs for regularizers, defaults and refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from ssl_core import Batch, BuildContext, create
+from ssl_core.components import IncompatibleComponentsError
+from ssl_simclr import ProjectionHead
+
+
+def _context(views: str = "simclr", **view_options) -> BuildContext:
+    torch.manual_seed(0)
+    context = BuildContext(image_size=16)
+    context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
+    context.loss = create("loss", "nt-xent", context, temperature=0.2)
+    context.views = create("views", views, context, **view_options)
+    return context
+
+
+@pytest.mark.parametrize("layers, linears, bns", [(1, 1, 0), (2, 2, 1), (3, 3, 2)])
+def test_projection_head_layers(layers, linears, bns):
+    head = ProjectionHead(8, 16, 4, layers=layers)
+    assert sum(isinstance(m, nn.Linear) for m in head) == linears
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in head) == bns
+    assert head(torch.randn(5, 8)).shape == (5, 4)
+    assert isinstance(ProjectionHead(8, 16, 4, last_bn=True)[-1], nn.BatchNorm1d)
+
+
+def test_forward_exposes_features_embeddings_and_positive_log_probs():
+    context = _context()
+    branch = create("branch", "simclr", context, out_dim=6)
+    images = torch.rand(5, 3, 16, 16)
+    views = context.views(images, torch.Generator().manual_seed(0))
+    out = branch(Batch(views=views, image=images, index=torch.arange(5)))
+    assert [f.shape for f in out.features] == [(5, 8), (5, 8)]
+    assert [z.shape for z in out.embeddings] == [(5, 6), (5, 6)]
+    assert out.positive_log_prob.shape == (10,)
+    torch.testing.assert_close(out.loss, -out.positive_log_prob.mean())
+    again = branch.loss_from_features(out.features)  # a regularizer can re-run head and criterion
+    torch.testing.assert_close(again.loss, out.loss)
+    out.loss.backward()
+    assert all(p.grad is not None for p in branch.encoder.parameters())
+
+
+def test_simclr_refuses_views_that_are_not_pairs():
+    with pytest.raises(IncompatibleComponentsError, match="2 views per image; the views give 3"):
+        create("branch", "simclr", _context("identity", num_views=3))
+
+
+def test_describe_shows_options_and_the_defaults_the_branch_brings():
+    from ssl_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["describe", "branch", "simclr"])
+    assert result.exit_code == 0
+    for text in ("head_layers", "out_dim", "128", "ssl-simclr", "'views': 'simclr'", "'temperature': 0.2"):
+        assert text in result.output

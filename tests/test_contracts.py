@@ -1,0 +1,102 @@
+"""The contracts later plugins rely on: a pure, functionally evaluable step and owned state."""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call
+
+from ssl_core import Batch, BuildContext, create
+from ssl_core.training.trainer import SSLModel, Trainer
+
+
+def _model_and_batch():
+    torch.manual_seed(0)
+    context = BuildContext(image_size=16)
+    context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
+    context.loss = create("loss", "nt-xent", context)
+    context.views = create("views", "simclr", context)
+    branch = create("branch", "simclr", context, hidden_dim=16, out_dim=8)
+    model = SSLModel(branch, {"uniformity": create("regularizer", "uniformity", context)}).train()
+    images = torch.rand(6, 3, 16, 16)
+    views = context.views(images, torch.Generator().manual_seed(1))
+    return model, Batch(views=views, image=images, index=torch.arange(6))
+
+
+def test_the_step_evaluates_functionally_without_touching_the_real_model():
+    model, batch = _model_and_batch()
+    real = {k: v.clone() for k, v in model.state_dict().items()}
+    substitutes = {**{k: v.detach().clone().requires_grad_() for k, v in model.named_parameters()},
+                   **{k: v.clone() for k, v in model.named_buffers()}}
+    loss, _ = functional_call(model, substitutes, (batch,))
+    grads = torch.autograd.grad(loss, [substitutes[k] for k, _ in model.named_parameters()])
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in real.items())  # params and BN stats intact
+    assert any(g.abs().sum() > 0 for g in grads)
+    direct, _ = model(batch)  # the same step on the real model gives the same loss
+    torch.testing.assert_close(direct, loss)
+
+
+def test_bf16_mixed_precision_runs_on_cpu(tiny_run):
+    tiny_run["mixed_precision"] = "bf16"
+    result = Trainer(tiny_run).fit()
+    assert torch.isfinite(torch.tensor(result.history[-1]["loss"]))
+
+
+class _OwnedStateRegularizer(torch.nn.Module):
+    """A regularizer with its own parameter, optimiser and buffer, stepped in on_step_start."""
+
+    def __init__(self, config, context):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+        self.register_buffer("calls", torch.zeros(1))
+        self.optimizer = torch.optim.Adam([self.scale], lr=0.1)
+
+    # the Component lifecycle, written out because this test class is not a Regularizer subclass
+    def on_fit_start(self, ctx): ...
+    def on_epoch_start(self, ctx): ...
+    def on_step_end(self, ctx): ...
+    def on_epoch_end(self, ctx): ...
+    def on_fit_end(self, ctx): ...
+
+    def on_step_start(self, ctx, batch):
+        self.calls += 1
+        self.optimizer.zero_grad()
+        (self.scale - 3.0).pow(2).sum().backward()
+        self.optimizer.step()
+
+    def extra_optimizers(self):
+        return {"meta": self.optimizer}
+
+    def parameter_groups(self):
+        return []
+
+    def forward(self, batch, output, branch):
+        return 0.0 * self.scale.sum()
+
+
+def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
+    from ssl_core import hookimpl, plugins, registry
+    from ssl_core.training import checkpoint
+
+    class Plugin:
+        @hookimpl
+        def register_regularizers(self, register):
+            register("owned-state", _OwnedStateRegularizer, description="test")
+
+    plugins.load_plugins()
+    plugins.pm.register(Plugin(), name="owned-state-test")
+    registry.clear_cache()
+    try:
+        tiny_run.update(regularizer=["owned-state"], callback=["checkpoint"])
+        trainer = Trainer(tiny_run)
+        trainer.fit()
+        tensors, meta = checkpoint.load(checkpoint.latest(trainer.output_dir))
+        assert tensors["model.regularizers.owned-state.calls"].item() == 3  # one per step, 3 steps
+        assert "owned-state.meta" in meta["optimizers"]
+        assert any(k.startswith("optimizer.owned-state.meta.0.exp_avg") for k in tensors)
+        resumed = Trainer(resume=trainer.output_dir, epochs=2)
+        resumed.fit()
+        reg = resumed.model.regularizers["owned-state"]
+        assert reg.calls.item() == 6 and reg.optimizer.state_dict()["state"][0]["step"].item() == 6
+    finally:
+        plugins.pm.unregister(name="owned-state-test")
+        registry.clear_cache()
