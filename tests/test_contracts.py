@@ -6,7 +6,8 @@ import torch
 from torch.func import functional_call
 
 from ssl_core import Batch, BuildContext, create
-from ssl_core.training.trainer import SSLModel, Trainer
+from ssl_core.training.model import SSLModel
+from ssl_core.training.trainer import Trainer
 
 
 def _model_and_batch():

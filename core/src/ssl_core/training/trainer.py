@@ -23,52 +23,17 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from ssl_core import registry
-from ssl_core.components import Batch, Branch, BuildContext, Component, Regularizer
+from ssl_core.components import Batch, BuildContext, Component
 from ssl_core.config import ConfigError, RunConfig, dataset_source, deep_merge, read_config_file, resolve, to_plain
 from ssl_core.data.sources import NO_LABEL, DatasetSplits
 from ssl_core.evaluation.features import extract_features
 from ssl_core.training import checkpoint
+from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
 from ssl_core.training.optim import build_optimizer
 from ssl_core.training.schedule import warmup_cosine
 from ssl_core.training.state import TrainContext
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 ENCODER_FILE = "encoder.safetensors"
-
-
-class Normalize(nn.Module):
-    """Per-channel ``(x - mean) / std`` (identity when ``mean`` is None)."""
-
-    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
-        super().__init__()
-        self.enabled = mean is not None
-        if self.enabled:
-            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std if self.enabled else x
-
-
-class SSLModel(nn.Module):
-    """The branch (which owns the encoder) and the regularizers, as one module."""
-
-    def __init__(self, branch: Branch, regularizers: dict[str, Regularizer]) -> None:
-        super().__init__()
-        self.branch = branch
-        self.regularizers = nn.ModuleDict(regularizers)
-
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The total loss of a step and the terms to log."""
-        output = self.branch(batch)
-        total = output.loss
-        logs = {"loss_branch": output.loss.detach(), **output.logs}
-        for name, regularizer in self.regularizers.items():
-            term = regularizer(batch, output, self.branch)
-            logs[f"loss_{name}"] = term.detach()
-            total = total + term
-        return total, logs
 
 
 @attrs.define
