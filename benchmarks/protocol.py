@@ -73,6 +73,8 @@ PROTOCOL: dict[str, Any] = {
     "images_per_s": "median over epochs of images_per_s in the run's metrics.jsonl",
     "peak_rss_mib": "largest ru_maxrss of the configuration's child processes (training, evaluation)",
     "train_wall_s": "the trainer's wall_time_s (summed over resumed sessions; includes the knn-monitor)",
+    "train_cpu_s": "user + system CPU time of the training process: about 1.8 x train_wall_s on a quiet 2-core "
+                   "machine; far less means other processes shared the CPUs and the timings are not valid",
 }
 
 FLOOR_KINDS = ("raw-pixels", "untrained")
@@ -102,9 +104,10 @@ FLOORS = tuple(Configuration(kind, floor=kind) for kind in FLOOR_KINDS)
 
 @dataclass(frozen=True)
 class ChildRun:
-    """The wall time and peak resident memory of one finished child process."""
+    """The wall time, CPU time (user + system) and peak resident memory of one finished child."""
 
     wall_s: float
+    cpu_s: float
     peak_rss_mib: float
 
 
@@ -117,23 +120,23 @@ def run_child(command: list[str], log: Path) -> ChildRun:
     """Run ``command`` in the repository root, appending its output to ``log``; raise if it fails."""
     started = time.perf_counter()
     with log.open("a") as out:
-        out.write(f"$ {shlex.join(command)}\n")
+        out.write(f"\n$ {shlex.join(command)}\n")
         out.flush()
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{shlex.join(command)} exited with {process.returncode}; see {log}")
-    return ChildRun(round(time.perf_counter() - started, 1), round(usage.ru_maxrss / 1024, 1))
+    return ChildRun(round(time.perf_counter() - started, 1), round(usage.ru_utime + usage.ru_stime, 1),
+                    round(usage.ru_maxrss / 1024, 1))
 
 
-def prepare_data() -> Path:
+def prepare_data() -> None:
     """Write the protocol's subset to ``benchmarks/cache/cifar10-500`` unless it is there."""
     if not all((DATA / f"{split}.parquet").exists() for split in ("train", "test")):
         DATA.mkdir(parents=True, exist_ok=True)
         print(f"writing the data subset to {relative(DATA)}", flush=True)
-        run_child([str(PYTHON), str(WORKER), "prepare"], CACHE / "prepare.log")
-    return DATA
+        run_child([str(PYTHON.relative_to(ROOT)), relative(WORKER), "prepare"], CACHE / "prepare.log")
 
 
 def train_command(configuration: Configuration, folder: Path, epochs: int) -> list[str]:
@@ -144,7 +147,7 @@ def train_command(configuration: Configuration, folder: Path, epochs: int) -> li
 
 
 def train(configuration: Configuration, folder: Path, epochs: int) -> dict[str, Any]:
-    """Train once (resuming a killed run) and return ``train.json``: command, wall, peak RSS."""
+    """Train once (resuming a killed run) and return ``train.json``: command, wall and CPU time, peak RSS."""
     record = folder / "train.json"
     if record.exists():
         return json.loads(record.read_text())
@@ -153,7 +156,8 @@ def train(configuration: Configuration, folder: Path, epochs: int) -> dict[str, 
     print(f"{configuration.name}: training{' (resuming)' if resume else ''}, log {relative(folder / 'train.log')}",
           flush=True)
     child = run_child(command + resume, folder / "train.log")
-    result = {"command": shlex.join(command), "process_wall_s": child.wall_s, "peak_rss_mib": child.peak_rss_mib}
+    result = {"command": shlex.join(command), "process_wall_s": child.wall_s, "process_cpu_s": child.cpu_s,
+              "peak_rss_mib": child.peak_rss_mib}
     record.write_text(json.dumps(result, indent=1))
     return result
 
@@ -185,6 +189,7 @@ def run_configuration(configuration: Configuration, folder: Path, epochs: int, f
         "images_per_s": None,
         "peak_rss_mib": max(evaluation.peak_rss_mib, trained["peak_rss_mib"] if trained else 0.0),
         "train_wall_s": None,
+        "train_cpu_s": trained["process_cpu_s"] if trained else None,
         "eval_wall_s": evaluation.wall_s,
         "epochs": 0,
         "feature_dim": scores["feature_dim"],
@@ -193,7 +198,7 @@ def run_configuration(configuration: Configuration, folder: Path, epochs: int, f
     if trained:
         metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
         summary = json.loads((folder / "summary.json").read_text())
-        row.update(images_per_s=statistics.median(m["images_per_s"] for m in metrics),
+        row.update(images_per_s=round(statistics.median(m["images_per_s"] for m in metrics), 1),
                    train_wall_s=summary["wall_time_s"], epochs=metrics[-1]["epoch"])
     result_file.write_text(json.dumps(row, indent=1))
     return row
@@ -204,7 +209,8 @@ def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
                  platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "torch": version("torch"),
             "python": platform.python_version(), "git_commit": commit.stdout.strip() or None}
 
@@ -234,9 +240,9 @@ def markdown(benchmark: str, protocol: dict[str, Any], host: dict[str, Any], row
     """The results page: protocol, machine, table and the training commands."""
     lines = [f"# {benchmark}", "", "Protocol (benchmarks/README.md):", ""]
     lines += [f"- **{key}**: {text}" for key, text in protocol.items()]
-    lines += ["", f"Machine: {host['nproc']} CPUs (nproc), {host['cpu']}, torch {host['torch']}, "
-                  f"Python {host['python']}, commit {host['git_commit']}. Test set: 1,000 images, so one "
-                  "standard error of a top-1 near 50% is about 1.6 points.", ""]
+    lines += ["", (f"Machine: {host['nproc']} CPUs (nproc), {host['cpu']}, torch {host['torch']}, "
+                   f"Python {host['python']}, commit {host['git_commit']}. Test set: 1,000 images, so one "
+                   "standard error of a top-1 near 50% is about 1.6 points."), ""]
     lines += ["| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
     lines += ["| " + " | ".join(table_cells(row)) + " |" for row in rows]
     lines += ["", "Commands:", ""] + [f"- {row['name']}: `{row['command']}`" for row in rows]

@@ -16,20 +16,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import protocol as p
+import ssl_core
 import torch
 import torch.nn.functional as F
 import yaml
 from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
-from torch import nn
-
-import ssl_core
 from ssl_core.data.sources import HFDatasetConfig, load_hf
 from ssl_core.evaluation.features import extract_features
 from ssl_core.evaluation.knn import knn_accuracy
-from ssl_core.training.trainer import ENCODER_FILE, IMAGENET_MEAN, IMAGENET_STD, Normalize
-
-import protocol as p
+from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
+from ssl_core.training.trainer import ENCODER_FILE
+from torch import nn
 
 
 def prepare_subset() -> None:

@@ -143,7 +143,8 @@ def test_identity_views_copy_and_resize() -> None:
 def test_plugin_registers_both_generators() -> None:
     registered = {}
     plugin.register_view_generators(lambda name, factory, *, config=None: registered.update({name: (factory, config)}))
-    assert registered == {"simclr": (SimCLRViews, SimCLRViewsConfig), "identity": (IdentityViews, IdentityViewsConfig)}
+    assert registered["simclr"] == (SimCLRViews, SimCLRViewsConfig)
+    assert registered["identity"] == (IdentityViews, IdentityViewsConfig)
     for factory, config in registered.values():
         assert isinstance(factory(config(), BuildContext()), ViewGenerator)
     entry_points = {ep.name: ep.value for ep in metadata.entry_points(group="ssl")}

@@ -9,7 +9,7 @@ from torch import nn
 
 from ssl_core import Batch, BuildContext, create
 from ssl_core.components import IncompatibleComponentsError
-from ssl_simclr import ProjectionHead
+from ssl_core.heads import ProjectionHead
 
 
 def _context(views: str = "simclr", **view_options) -> BuildContext:

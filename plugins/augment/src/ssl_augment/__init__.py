@@ -1,4 +1,7 @@
-"""ssl-augment: batched, seeded augmentation ops and the ``simclr`` and ``identity`` view generators.
+"""ssl-augment: batched, seeded augmentation ops and view generators.
+
+View generators: ``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``byol``, ``multi-crop``
+(all built on the configurable ``ssl_augment.pipeline``) and ``identity``.
 
 The ops (``ssl_augment.ops``) work on ``(B, C, H, W)`` batches in ``[0, 1]`` on any device,
 with per-sample parameters drawn from a ``torch.Generator``.
@@ -25,19 +28,46 @@ from ssl_augment.ops import (
     solarize,
     to_grayscale,
 )
+from ssl_augment.pipeline import AugmentViews, SymmetricViews, ViewSpec, apply_view
+from ssl_augment.presets import (
+    BYOLViews,
+    BYOLViewsConfig,
+    MoCoV1Views,
+    MoCoV1ViewsConfig,
+    MoCoV2Views,
+    MoCoV2ViewsConfig,
+    MultiCropViews,
+    MultiCropViewsConfig,
+    SimSiamViews,
+    SimSiamViewsConfig,
+)
 from ssl_augment.simclr import SimCLRViews, SimCLRViewsConfig
 
 __all__ = [
+    "AugmentViews",
+    "BYOLViews",
+    "BYOLViewsConfig",
     "IdentityViews",
     "IdentityViewsConfig",
     "JitterParams",
+    "MoCoV1Views",
+    "MoCoV1ViewsConfig",
+    "MoCoV2Views",
+    "MoCoV2ViewsConfig",
+    "MultiCropViews",
+    "MultiCropViewsConfig",
     "SimCLRViews",
     "SimCLRViewsConfig",
+    "SimSiamViews",
+    "SimSiamViewsConfig",
+    "SymmetricViews",
+    "ViewSpec",
     "adjust_brightness",
     "adjust_contrast",
     "adjust_hue",
     "adjust_saturation",
     "apply_color_jitter",
+    "apply_view",
     "blur_kernel_size",
     "color_jitter",
     "crop_resize",

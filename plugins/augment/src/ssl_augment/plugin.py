@@ -1,4 +1,4 @@
-"""The ``ssl`` plugin of ssl-augment: registers the ``simclr`` and ``identity`` view generators."""
+"""The ``ssl`` plugin of ssl-augment: registers its view generators."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ from ssl_core import hookimpl
 from ssl_core.hookspecs import Register
 
 from ssl_augment.identity import IdentityViews, IdentityViewsConfig
+from ssl_augment.presets import (
+    BYOLViews,
+    BYOLViewsConfig,
+    MoCoV1Views,
+    MoCoV1ViewsConfig,
+    MoCoV2Views,
+    MoCoV2ViewsConfig,
+    MultiCropViews,
+    MultiCropViewsConfig,
+    SimSiamViews,
+    SimSiamViewsConfig,
+)
 from ssl_augment.simclr import SimCLRViews, SimCLRViewsConfig
 
 
@@ -14,3 +26,8 @@ def register_view_generators(register: Register) -> None:
     """Register the view generators of this package."""
     register("simclr", SimCLRViews, config=SimCLRViewsConfig)
     register("identity", IdentityViews, config=IdentityViewsConfig)
+    register("moco-v1", MoCoV1Views, config=MoCoV1ViewsConfig)
+    register("moco-v2", MoCoV2Views, config=MoCoV2ViewsConfig)
+    register("simsiam", SimSiamViews, config=SimSiamViewsConfig)
+    register("byol", BYOLViews, config=BYOLViewsConfig)
+    register("multi-crop", MultiCropViews, config=MultiCropViewsConfig)

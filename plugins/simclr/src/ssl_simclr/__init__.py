@@ -1,6 +1,5 @@
-"""SimCLR for ssl: the ``simclr`` branch and the projection head other branches reuse."""
+"""SimCLR for ssl: the ``simclr`` branch (its projection head is ``ssl_core.heads.ProjectionHead``)."""
 
 from ssl_simclr.branch import SimCLRBranch, SimCLRConfig
-from ssl_simclr.head import ProjectionHead
 
-__all__ = ["ProjectionHead", "SimCLRBranch", "SimCLRConfig"]
+__all__ = ["SimCLRBranch", "SimCLRConfig"]

@@ -9,7 +9,7 @@ from attrs import validators as v
 from ssl_core import Batch, Branch, BranchOutput, BuildContext
 from ssl_core.components import IncompatibleComponentsError
 from ssl_core.options import option, positive
-from ssl_simclr.head import ProjectionHead
+from ssl_core.heads import ProjectionHead
 
 
 @attrs.define

@@ -1,4 +1,4 @@
-"""The SimCLR projection MLP."""
+"""MLP heads shared by the branches (projectors and predictors)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,18 @@
+"""Registers the ``byol`` branch."""
+
+from ssl_byol.branch import BYOLBranch, BYOLConfig
+from ssl_core import hookimpl
+
+#: solo-learn's CIFAR recipe (scripts/pretrain/cifar/byol.yaml): LARS, lr 1.0 per 256, wd 1e-5.
+DEFAULTS = {
+    "views": "byol",
+    "loss": "normalized-mse",
+    "optimizer": "lars",
+    "lr": 1.0,
+    "weight_decay": 1e-5,
+}
+
+
+@hookimpl
+def register_branches(register):
+    register("byol", BYOLBranch, config=BYOLConfig, defaults=DEFAULTS)

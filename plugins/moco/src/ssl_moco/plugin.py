@@ -1,0 +1,28 @@
+"""Registers the ``moco`` (v1) and ``moco-v2`` branches: one class, two presets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssl_core import hookimpl
+
+from ssl_moco.branch import MoCoBranch
+from ssl_moco.config import MoCoConfig, MoCoV2Config
+
+
+def _defaults(views: str, temperature: float) -> dict[str, Any]:
+    """MoCo's recipe: SGD, lr 0.03 per 256 images, weight decay 1e-4 (He et al., 2020)."""
+    return {"views": views, "loss": "info-nce", "optimizer": "sgd", "lr": 0.03, "weight_decay": 1e-4,
+            "options": {"loss": {"info-nce": {"temperature": temperature}}}}
+
+
+DEFAULTS = _defaults("moco-v1", 0.07)
+DEFAULTS_V2 = _defaults("moco-v2", 0.2)
+
+
+@hookimpl
+def register_branches(register):
+    register("moco", MoCoBranch, config=MoCoConfig, defaults=DEFAULTS,
+             description="MoCo v1: linear head, T 0.07, m 0.999, queue of keys (He et al., 2020)")
+    register("moco-v2", MoCoBranch, config=MoCoV2Config, defaults=DEFAULTS_V2,
+             description="MoCo v2: MLP head, T 0.2, blur views, m 0.999 (Chen et al., 2020)")

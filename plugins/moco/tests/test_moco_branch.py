@@ -1,0 +1,169 @@
+"""The MoCo branch: momentum update, queue negatives, shuffle-BN emulation, presets."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from ssl_core import Batch, BuildContext, create
+from ssl_core.components import IncompatibleComponentsError
+from ssl_moco import split_batch_forward
+from torch import nn
+
+CTX = SimpleNamespace(accelerator=SimpleNamespace(gather=lambda t: t))  # one process
+
+
+def _context(num_train: int = 0, views: str = "simclr", **view_options) -> BuildContext:
+    torch.manual_seed(0)
+    context = BuildContext(image_size=16, num_train=num_train)
+    context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
+    context.loss = create("loss", "info-nce", context, temperature=0.2)
+    context.views = create("views", views, context, **view_options)
+    return context
+
+
+def _branch(name: str = "moco", batch: int = 4, **options):
+    context = _context(num_train=options.pop("num_train", 0))
+    branch = create("branch", name, context, out_dim=6, hidden_dim=16, **options)
+    branch.fit_queue(batch * (2 if branch.config.symmetric else 1))
+    return branch, context
+
+
+def _batch(context: BuildContext, n: int = 4, seed: int = 0) -> Batch:
+    images = torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    views = context.views(images, torch.Generator().manual_seed(seed))
+    return Batch(views=views, image=images, index=torch.arange(n) + n * seed)
+
+
+def _sgd_step(branch, batch: Batch):
+    out = branch(batch)
+    optimizer = torch.optim.SGD([p for p in branch.parameters() if p.requires_grad], lr=0.5)
+    out.loss.backward()
+    optimizer.step()
+    return out
+
+
+def test_momentum_update_is_the_ema_of_the_updated_online_parameters():
+    branch, context = _branch(momentum=0.9)
+    before = [p.clone() for p in [*branch.key_encoder.parameters(), *branch.key_head.parameters()]]
+    _sgd_step(branch, _batch(context))
+    keys = [*branch.key_encoder.parameters(), *branch.key_head.parameters()]
+    assert all(p.grad is None and not p.requires_grad for p in keys)
+    assert all(torch.equal(p, old) for p, old in zip(keys, before))  # backward and step leave keys alone
+    online = [p.detach().clone() for p in [*branch.encoder.parameters(), *branch.head.parameters()]]
+    branch.on_step_end(CTX)
+    for p, old, o in zip(keys, before, online):
+        assert torch.equal(p, old.mul(0.9).add(o, alpha=1 - 0.9))  # m * old + (1 - m) * online
+    assert any(not torch.equal(p, old) for p, old in zip(keys, before))
+
+
+def test_negatives_are_the_pre_step_queue_and_the_step_keys_are_enqueued_after():
+    branch, context = _branch()
+    batch = _batch(context)
+    queue_before = branch.queue.clone()
+    out = branch(batch)
+    k2 = branch.key_embeddings(batch.views[1], batch.index)
+    q1 = F.normalize(branch.head(out.features[0]), dim=1)
+    torch.testing.assert_close(out.loss, branch.criterion(q1, k2, queue_before).loss)
+    assert torch.equal(branch.queue, queue_before)  # forward does not enqueue
+    torch.testing.assert_close(out.embeddings[0], q1)
+    assert out.positive_log_prob.shape == (4,)
+    again = branch.loss_from_features([f.detach() for f in out.features])  # a regularizer's re-run
+    torch.testing.assert_close(again.loss, out.loss)
+    branch.on_step_end(CTX)
+    torch.testing.assert_close(branch.queue[:4], k2)
+    assert int(branch.queue_ptr) == 4
+
+
+def test_symmetric_loss_averages_both_directions_and_enqueues_both_keys():
+    branch, context = _branch(symmetric=True)
+    batch = _batch(context)
+    queue = branch.queue.clone()
+    out = branch(batch)
+    k1, k2 = (branch.key_embeddings(v, batch.index) for v in batch.views)
+    q1, q2 = out.embeddings
+    expected = (branch.criterion(q1, k2, queue).loss + branch.criterion(q2, k1, queue).loss) / 2
+    torch.testing.assert_close(out.loss, expected)
+    assert out.positive_log_prob.shape == (8,)
+    branch.on_step_end(CTX)
+    torch.testing.assert_close(branch.queue[:8], torch.cat([k1, k2]))
+
+
+def test_queue_over_steps_is_fifo_of_the_newest_keys():
+    branch, context = _branch(queue_size=12)  # 3 batches of 4
+    assert branch.effective_queue_size == 12
+    enqueued = []
+    for step in range(5):
+        batch = _batch(context, seed=step)
+        branch(batch)
+        enqueued.append(branch._pending.clone())
+        branch.on_step_end(CTX)
+        assert branch.queue.shape == (12, 6) and int(branch.queue_ptr) == 4 * (step + 1) % 12
+    torch.testing.assert_close(branch.queue, torch.cat([enqueued[3], enqueued[4], enqueued[2]]))
+
+
+def test_queue_is_capped_on_small_datasets_and_is_a_checkpointed_buffer():
+    branch, _ = _branch(num_train=40, batch=8)
+    assert branch.effective_queue_size == 16  # 40 // 2 = 20 -> 2 batches of 8
+    state = branch.state_dict()
+    assert state["queue"].shape == (16, 6) and state["queue_ptr"].dtype == torch.long
+    fresh, _ = _branch(num_train=1000, batch=8)
+    fresh.load_state_dict(state)  # the checkpoint's queue size wins
+    assert torch.equal(fresh.queue, state["queue"])
+
+
+def test_key_encoder_runs_on_shuffled_bn_sub_batches():
+    encoder = create("encoder", "small-resnet", BuildContext(image_size=16), widths=(4, 4, 8, 8))
+    x, perm = torch.randn(8, 3, 16, 16), torch.randperm(8, generator=torch.Generator().manual_seed(1))
+    out = split_batch_forward(encoder, x, 4, perm)
+    by_hand = torch.empty_like(out)
+    for rows in perm.chunk(4):
+        by_hand[rows] = encoder(x[rows])
+    torch.testing.assert_close(out, by_hand)
+    assert not torch.allclose(out, encoder(x), atol=1e-4)  # full-batch BN statistics differ
+
+
+def test_branch_keys_use_a_divisor_of_the_batch_as_bn_splits():
+    branch, context = _branch(bn_splits=8)
+    batch = _batch(context, n=6)
+    with torch.no_grad():
+        full = F.normalize(branch.key_head(branch.key_encoder(batch.views[1])), dim=1)
+    split = branch.key_embeddings(batch.views[1], batch.index)  # 8 -> 3 sub-batches of 2
+    assert not torch.allclose(split, full, atol=1e-4)
+
+
+def test_presets_differ_in_head_and_temperature_not_momentum():
+    from ssl_core.registry import get
+
+    v1, _ = _branch("moco")
+    v2, _ = _branch("moco-v2")
+    assert isinstance(v1.head, nn.Linear) and v1.head.out_features == 6
+    linears = [m for m in v2.head if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 6] and isinstance(v2.head[1], nn.ReLU)
+    assert v1.config.momentum == v2.config.momentum == 0.999
+    assert create("branch", "moco-v2", _context()).head[0].out_features == 2048
+    temperature = {name: get("branch", name).defaults["options"]["loss"]["info-nce"]["temperature"]
+                   for name in ("moco", "moco-v2")}
+    assert temperature == {"moco": 0.07, "moco-v2": 0.2}
+    assert (get("branch", "moco").defaults["views"], get("branch", "moco-v2").defaults["views"]) == ("moco-v1", "moco-v2")
+
+
+def test_moco_refuses_pair_losses_and_three_views():
+    context = _context()
+    context.loss = create("loss", "nt-xent", context)
+    with pytest.raises(IncompatibleComponentsError, match="info-nce"):
+        create("branch", "moco", context)
+    with pytest.raises(IncompatibleComponentsError, match="2 views per image"):
+        create("branch", "moco", _context(views="identity", num_views=3))
+
+
+def test_describe_shows_the_options_and_defaults():
+    from ssl_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["describe", "branch", "moco"])
+    assert result.exit_code == 0
+    for text in ("queue_size", "65536", "bn_splits", "'linear'", "'temperature': 0.07", "'lr': 0.03"):
+        assert text in result.output
