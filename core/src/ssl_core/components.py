@@ -151,7 +151,9 @@ class Branch(nn.Module, Component):
     """A contrast branch: the method. Owns the encoder, its heads and its criterion.
 
     Subclasses implement ``forward(batch) -> BranchOutput`` and ``loss_from_features`` so a
-    regularizer can re-run the heads and criterion on modified pooled features.
+    regularizer can re-run the heads and criterion on modified pooled features. ``forward``
+    gets the online encoder's features through ``encode``, so a wrapper (the SDCLR pruned
+    competitor) can route a view through another variant of the encoder.
     """
 
     #: the loss input kinds this branch produces (checked against ``Loss.input_kind``).
@@ -171,6 +173,11 @@ class Branch(nn.Module, Component):
             )
         self.encoder = encoder
         self.criterion = criterion
+
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Pooled online-encoder features of each view; by default one forward over all views."""
+        n = views[0].shape[0]
+        return list(self.encoder(torch.cat(views)).split(n))
 
     def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
         """Run the heads and criterion on pooled features (one tensor per view)."""

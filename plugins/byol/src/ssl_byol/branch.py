@@ -67,9 +67,8 @@ class BYOLBranch(Branch):
         return list(self.target_projector(self.target_encoder(torch.cat(views))).split(n))
 
     def forward(self, batch: Batch) -> BranchOutput:
-        n = batch.views[0].shape[0]
         views = batch.views[:2]
-        features = list(self.encoder(torch.cat(views)).split(n))
+        features = self.encode(views)
         self._targets = self.target_projections(views)
         return self.loss_from_features(features, self._targets)
 

@@ -83,12 +83,16 @@ class MoCoBranch(Branch):
 
     def forward(self, batch: Batch) -> BranchOutput:
         views = batch.views[:2]
-        features = [self.encoder(v) for v in views]
+        features = self.encode(views)
         keys = [self.key_embeddings(v, batch.index) for v in views] if self.config.symmetric \
             else [None, self.key_embeddings(views[1], batch.index)]
         self._keys = keys
         self._pending = torch.cat([k for k in keys if k is not None])
         return self.loss_from_features(features)
+
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Query features, one encoder forward per view (batch-norm statistics per view)."""
+        return [self.encoder(v) for v in views]
 
     def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
         """Heads and InfoNCE on given query features, against the keys the last ``forward`` stored.

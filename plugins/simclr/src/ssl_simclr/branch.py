@@ -37,8 +37,7 @@ class SimCLRBranch(Branch):
         self.head = ProjectionHead(dim, config.hidden_dim or dim, config.out_dim, config.head_layers, config.last_bn)
 
     def forward(self, batch: Batch) -> BranchOutput:
-        n = batch.views[0].shape[0]
-        features = list(self.encoder(torch.cat(batch.views[:2])).split(n))
+        features = self.encode(batch.views[:2])
         return self.loss_from_features(features)
 
     def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:

@@ -51,8 +51,7 @@ class SimSiamBranch(Branch):
         self.predictor = ProjectionHead(config.out_dim, config.pred_hidden_dim, config.out_dim)
 
     def forward(self, batch: Batch) -> BranchOutput:
-        n = batch.views[0].shape[0]
-        features = list(self.encoder(torch.cat(batch.views[:2])).split(n))
+        features = self.encode(batch.views[:2])
         return self.loss_from_features(features)
 
     def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
