@@ -55,12 +55,22 @@ KNN_TEMPERATURE = 0.1
 PROBE_MAX_ITER = 100
 PROBE_WEIGHT_DECAY = 1e-4
 
+#: the datasets a benchmark can run on: what ``--dataset`` gets, and the protocol's description.
+DATASETS: dict[str, tuple[str, str]] = {
+    "cifar10": (str(DATA.relative_to(ROOT)),
+                f"CIFAR-10 (JPEG q75 copy, {SOURCE.relative_to(ROOT.parent)}): {TRAIN_PER_CLASS} train images "
+                f"per class from train.parquet and {TEST_PER_CLASS} test images per class from test.parquet, "
+                f"drawn with numpy default_rng({SUBSET_SEED}); the train subset is both the training set and "
+                f"the k-NN bank / probe training set"),
+    "shapes": ("shapes",
+               f"the built-in shapes dataset at its defaults: {TRAIN_PER_CLASS} train images per class (balanced, "
+               f"random backgrounds, 2 hues, seed 0) as training set and k-NN bank / probe training set, "
+               f"{TEST_PER_CLASS} test images per class, {IMAGE_SIZE} px"),
+}
+
 PROTOCOL: dict[str, Any] = {
-    "data": f"CIFAR-10 (JPEG q75 copy, {SOURCE.relative_to(ROOT.parent)}): {TRAIN_PER_CLASS} train images "
-            f"per class from train.parquet and {TEST_PER_CLASS} test images per class from test.parquet, "
-            f"drawn with numpy default_rng({SUBSET_SEED}); the train subset is both the training set and "
-            f"the k-NN bank / probe training set",
-    "training": f"ssl run --dataset {DATA.relative_to(ROOT)} --encoder {ENCODER} --batch-size {BATCH_SIZE} "
+    "data": DATASETS["cifar10"][1],
+    "training": f"ssl run --dataset DATA --encoder {ENCODER} --batch-size {BATCH_SIZE} "
                 f"--epochs {EPOCHS} --seed {SEED} --device cpu, {IMAGE_SIZE} px, everything else at the "
                 f"branch's defaults (lr per 256 images; default callbacks knn-monitor and checkpoint)",
     "features": "pooled encoder output of the un-augmented images, eval mode, ImageNet mean/std "
@@ -139,19 +149,19 @@ def prepare_data() -> None:
         run_child([str(PYTHON.relative_to(ROOT)), relative(WORKER), "prepare"], CACHE / "prepare.log")
 
 
-def train_command(configuration: Configuration, folder: Path, epochs: int) -> list[str]:
+def train_command(configuration: Configuration, folder: Path, epochs: int, dataset: str) -> list[str]:
     """The ``ssl run`` command of a trained configuration under the protocol."""
-    return [str(SSL.relative_to(ROOT)), "run", "--dataset", relative(DATA), "--encoder", ENCODER,
+    return [str(SSL.relative_to(ROOT)), "run", "--dataset", DATASETS[dataset][0], "--encoder", ENCODER,
             "--batch-size", str(BATCH_SIZE), "--epochs", str(epochs), "--seed", str(SEED), "--device", "cpu",
             "--output-dir", relative(folder), *configuration.ssl_args]
 
 
-def train(configuration: Configuration, folder: Path, epochs: int) -> dict[str, Any]:
+def train(configuration: Configuration, folder: Path, epochs: int, dataset: str) -> dict[str, Any]:
     """Train once (resuming a killed run) and return ``train.json``: command, wall and CPU time, peak RSS."""
     record = folder / "train.json"
     if record.exists():
         return json.loads(record.read_text())
-    command = train_command(configuration, folder, epochs)
+    command = train_command(configuration, folder, epochs, dataset)
     resume = ["--resume", relative(folder)] if any((folder / "checkpoints").glob("epoch-*")) else []
     print(f"{configuration.name}: training{' (resuming)' if resume else ''}, log {relative(folder / 'train.log')}",
           flush=True)
@@ -162,15 +172,16 @@ def train(configuration: Configuration, folder: Path, epochs: int) -> dict[str, 
     return result
 
 
-def evaluate(configuration: Configuration, folder: Path) -> tuple[list[str], ChildRun]:
+def evaluate(configuration: Configuration, folder: Path, dataset: str) -> tuple[list[str], ChildRun]:
     """Score ``folder`` (a run folder, or a floor's folder) in a worker child; see worker.py."""
     command = [str(PYTHON.relative_to(ROOT)), relative(WORKER), "evaluate",
-               configuration.floor or "trained", relative(folder)]
+               configuration.floor or "trained", relative(folder), dataset]
     print(f"{configuration.name}: evaluating, log {relative(folder / 'evaluate.log')}", flush=True)
     return command, run_child(command, folder / "evaluate.log")
 
 
-def run_configuration(configuration: Configuration, folder: Path, epochs: int, force: bool) -> dict[str, Any]:
+def run_configuration(configuration: Configuration, folder: Path, epochs: int, force: bool,
+                      dataset: str = "cifar10") -> dict[str, Any]:
     """Train (unless a floor) and evaluate one configuration; its row, cached in ``result.json``."""
     result_file = folder / "result.json"
     if force:
@@ -179,11 +190,12 @@ def run_configuration(configuration: Configuration, folder: Path, epochs: int, f
         print(f"{configuration.name}: done before ({relative(result_file)}; --force redoes it)", flush=True)
         return json.loads(result_file.read_text())
     folder.mkdir(parents=True, exist_ok=True)
-    trained = train(configuration, folder, epochs) if configuration.floor is None else None
-    command, evaluation = evaluate(configuration, folder)
+    trained = train(configuration, folder, epochs, dataset) if configuration.floor is None else None
+    command, evaluation = evaluate(configuration, folder, dataset)
     scores = json.loads((folder / "scores.json").read_text())
     row: dict[str, Any] = {
         "name": configuration.name,
+        "dataset": dataset,
         "knn_top1": scores["knn_top1"],
         "linear_top1": scores["linear_top1"],
         "images_per_s": None,
@@ -237,29 +249,36 @@ def text_table(rows: list[list[str]]) -> str:
 
 
 def markdown(benchmark: str, protocol: dict[str, Any], host: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    """The results page: protocol, machine, table and the training commands."""
+    """The results page: protocol, machine, one table per dataset and the training commands."""
     lines = [f"# {benchmark}", "", "Protocol (benchmarks/README.md):", ""]
     lines += [f"- **{key}**: {text}" for key, text in protocol.items()]
     lines += ["", (f"Machine: {host['nproc']} CPUs (nproc), {host['cpu']}, torch {host['torch']}, "
                    f"Python {host['python']}, commit {host['git_commit']}. Test set: 1,000 images, so one "
-                   "standard error of a top-1 near 50% is about 1.6 points."), ""]
-    lines += ["| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
-    lines += ["| " + " | ".join(table_cells(row)) + " |" for row in rows]
-    lines += ["", "Commands:", ""] + [f"- {row['name']}: `{row['command']}`" for row in rows]
+                   "standard error of a top-1 near 50% is about 1.6 points.")]
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        lines += ["", f"## {dataset}", "", "| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
+        lines += ["| " + " | ".join(table_cells(row)) + " |" for row in rows if row["dataset"] == dataset]
+    lines += ["", "Commands:", ""] + [f"- {row['dataset']} / {row['name']}: `{row['command']}`" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: int = EPOCHS,
-                  force: bool = False) -> list[dict[str, Any]]:
-    """Run every configuration, print the table and write ``<benchmark>.json`` and ``.md``.
+                  force: bool = False, datasets: tuple[str, ...] = ("cifar10",)) -> list[dict[str, Any]]:
+    """Run every configuration on every dataset, print the tables, write ``<benchmark>.json`` and ``.md``.
 
     Results go to ``benchmarks/results/`` only at the protocol's epochs; other epoch counts
     (smoke tests) write to ``benchmarks/cache/smoke-results/`` and train in their own folders.
     """
-    prepare_data()
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise ValueError(f"unknown benchmark dataset(s) {unknown}; choose from {sorted(DATASETS)}")
+    if "cifar10" in datasets:
+        prepare_data()
     work = CACHE / "runs" / f"{benchmark}-{epochs}ep"
-    rows = [run_configuration(c, work / c.name, epochs, force) for c in configurations]
+    rows = [run_configuration(c, work / c.name if d == "cifar10" else work / d / c.name, epochs, force, d)
+            for d in datasets for c in configurations]
     protocol = dict(PROTOCOL)
+    protocol["data"] = "; ".join(f"{d}: {DATASETS[d][1]}" for d in datasets)
     if epochs != EPOCHS:
         protocol["training"] += f" -- SMOKE TEST: {epochs} epochs instead of {EPOCHS}"
     host = machine()
@@ -269,19 +288,23 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
                "protocol": protocol, "machine": host, "rows": rows}
     (out / f"{benchmark}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (out / f"{benchmark}.md").write_text(markdown(benchmark, protocol, host, rows))
-    print(f"\n{benchmark} ({epochs} epochs; {relative(out / benchmark)}.json, .md)\n")
-    print(text_table([table_cells(row) for row in rows]))
+    print(f"\n{benchmark} ({epochs} epochs; {relative(out / benchmark)}.json, .md)")
+    for dataset in datasets:
+        print(f"\n{dataset}\n" + text_table([table_cells(row) for row in rows if row["dataset"] == dataset]))
     return rows
 
 
-def main(benchmark: str, configurations: list[Configuration], argv: list[str] | None = None) -> None:
-    """The command line every benchmark script shares: ``[--epochs N] [--force]``."""
+def main(benchmark: str, configurations: list[Configuration], argv: list[str] | None = None,
+         datasets: tuple[str, ...] = ("cifar10",)) -> None:
+    """The command line every benchmark script shares: ``[--epochs N] [--force] [--dataset D ...]``."""
     parser = argparse.ArgumentParser(description=f"Run the {benchmark} benchmark (see benchmarks/README.md).")
     parser.add_argument("--epochs", type=int, default=EPOCHS,
                         help=f"training epochs (default: the protocol's {EPOCHS}; other values are smoke tests "
                              "and write to benchmarks/cache/smoke-results/)")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
+    parser.add_argument("--dataset", action="append", choices=sorted(DATASETS),
+                        help=f"run only on this dataset (repeatable; default: {', '.join(datasets)})")
     args = parser.parse_args(argv)
     if not PYTHON.exists():
         sys.exit(f"no virtual environment at {relative(PYTHON.parent.parent)}; run .ci/setup first")
-    run_benchmark(benchmark, configurations, args.epochs, args.force)
+    run_benchmark(benchmark, configurations, args.epochs, args.force, tuple(args.dataset or datasets))

@@ -1,9 +1,10 @@
 """The child-process side of the benchmark harness (protocol.py runs it; see benchmarks/README.md).
 
     python benchmarks/worker.py prepare                 # write the protocol's data subset
-    python benchmarks/worker.py evaluate KIND FOLDER    # KIND: trained, untrained, raw-pixels
+    python benchmarks/worker.py evaluate KIND FOLDER DATASET
+        # KIND: trained, untrained, raw-pixels; DATASET: cifar10 (the subset) or shapes
 
-``evaluate`` extracts features of the subset's train and test images (cached in
+``evaluate`` extracts features of the dataset's train and test images (cached in
 ``FOLDER/features.safetensors``), scores them by weighted k-NN and a linear probe and writes
 ``FOLDER/scores.json``. ``trained`` reads the encoder of the run folder FOLDER.
 """
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 import yaml
 from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
-from ssl_core.data.sources import HFDatasetConfig, load_hf
+from ssl_core.data.sources import DatasetSplits, HFDatasetConfig, load_hf
 from ssl_core.evaluation.features import extract_features
 from ssl_core.evaluation.knn import knn_accuracy
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
@@ -61,12 +62,19 @@ def build_encoder(kind: str, folder: Path) -> nn.Module:
     return encoder
 
 
-def features(kind: str, folder: Path) -> dict[str, torch.Tensor]:
+def load_splits(dataset: str) -> DatasetSplits:
+    """The train and test splits of a benchmark dataset (``p.DATASETS``), as training reads them."""
+    if dataset == "shapes":
+        return ssl_core.create("dataset", "shapes", ssl_core.BuildContext())
+    return load_hf(HFDatasetConfig(path=str(p.DATA)))
+
+
+def features(kind: str, folder: Path, dataset: str) -> dict[str, torch.Tensor]:
     """Train and test features and labels, read from or written to ``features.safetensors``."""
     cache = folder / "features.safetensors"
     if cache.exists():
         return load_file(cache)
-    splits = load_hf(HFDatasetConfig(path=str(p.DATA)))
+    splits = load_splits(dataset)
     encoder, normalize, cpu = build_encoder(kind, folder), Normalize(IMAGENET_MEAN, IMAGENET_STD), torch.device("cpu")
     found: dict[str, torch.Tensor] = {}
     for split, dataset in (("train", splits.train), ("test", splits.test)):
@@ -95,9 +103,9 @@ def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, test: tor
         return ((x_test @ weight + bias).argmax(1) == test_labels).double().mean().item()
 
 
-def evaluate(kind: str, folder: Path) -> None:
+def evaluate(kind: str, folder: Path, dataset: str) -> None:
     """Write ``scores.json``: k-NN and linear-probe test top-1 of ``kind``'s features."""
-    f = features(kind, folder)
+    f = features(kind, folder, dataset)
     num_classes = int(f["train_labels"].max()) + 1
     scores = {
         "knn_top1": round(knn_accuracy(f["train"], f["train_labels"], f["test"], f["test_labels"], num_classes,
@@ -113,7 +121,8 @@ def evaluate(kind: str, folder: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["prepare"]:
         prepare_subset()
-    elif len(sys.argv) == 4 and sys.argv[1] == "evaluate" and sys.argv[2] in ("trained", *p.FLOOR_KINDS):
-        evaluate(sys.argv[2], Path(sys.argv[3]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "evaluate" and sys.argv[2] in ("trained", *p.FLOOR_KINDS) \
+            and sys.argv[4] in p.DATASETS:
+        evaluate(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
     else:
         sys.exit(__doc__)

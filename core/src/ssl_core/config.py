@@ -35,6 +35,18 @@ def _names(value: Any) -> list[str]:
     return list(value)
 
 
+def _optional_float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"imbalance must be a number R >= 1 or None, got {value!r}") from None
+
+
+def _imbalance(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    if value is not None and not value >= 1:
+        raise ValueError(f"imbalance must be a ratio R >= 1 (None or 1: no long-tailed subset), got {value}")
+
+
 @attrs.define
 class RunConfig:
     """Everything a run needs; ``config.yaml`` in the output folder is this, fully resolved."""
@@ -60,6 +72,13 @@ class RunConfig:
     normalize: str = option("imagenet", "input normalisation: imagenet mean/std or none",
                             validator=one_of("imagenet", "none"))
     seed: int = option(0, "seed of initialisation, data order and augmentation", validator=v.instance_of(int))
+    imbalance: float | None = option(None, "R > 1: train on a long-tailed subset, class k keeping "
+                                           "floor(n_max * R^(-k/(C-1))) images (None or 1: the whole training split)",
+                                     validator=_imbalance, converter=_optional_float)
+    split_seed: int = option(0, "seed of the long-tailed subset's draw (with imbalance)",
+                             validator=v.and_(v.instance_of(int), non_negative))
+    balanced_twin: bool = option(False, "with imbalance: train on the balanced subset of the same total instead",
+                                 validator=v.instance_of(bool))
     num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
     output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
     options: dict = option({}, "component options: options[kind][name][option]")
@@ -149,7 +168,20 @@ def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunC
         if getattr(config, kind) is None:
             raise ConfigError(f"branch {config.branch!r} sets no default {kind}; choose one with --{kind}")
     config.options = _resolved_options(config, registry.get("branch", config.branch).defaults.get("options", {}))
+    _check_long_tail(config)
     return config
+
+
+def _check_long_tail(config: RunConfig) -> None:
+    """The long-tail fields fit together (see ``ssl_core.data.long_tail``)."""
+    active = config.imbalance is not None and config.imbalance > 1
+    if config.balanced_twin and not active:
+        raise ConfigError(f"balanced_twin needs an imbalance R > 1 (the twin has the long-tailed subset's "
+                          f"total), got imbalance {config.imbalance}")
+    shapes_imbalance = config.options.get("dataset", {}).get("shapes", {}).get("imbalance", 1.0)
+    if active and shapes_imbalance != 1.0:
+        raise ConfigError(f"imbalance {config.imbalance:g} and dataset.imbalance {shapes_imbalance:g} are both set; "
+                          "use one: --imbalance draws the long-tailed split from the balanced shapes training set")
 
 
 def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:

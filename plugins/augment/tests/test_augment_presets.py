@@ -1,4 +1,4 @@
-"""Tests of the view presets: ``moco-v1``, ``moco-v2``, ``simsiam``, ``byol`` and ``multi-crop``."""
+"""Tests of the view presets: ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``, ``byol`` and ``multi-crop``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ssl_augment import (
     ops,
     plugin,
 )
+from ssl_augment.presets import SDCLRViews, SDCLRViewsConfig
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -29,15 +30,16 @@ PRESETS = {
     "moco-v1": (MoCoV1Views, MoCoV1ViewsConfig),
     "moco-v2": (MoCoV2Views, MoCoV2ViewsConfig),
     "simsiam": (SimSiamViews, SimSiamViewsConfig),
+    "sdclr": (SDCLRViews, SDCLRViewsConfig),
     "byol": (BYOLViews, BYOLViewsConfig),
     "multi-crop": (MultiCropViews, MultiCropViewsConfig),
 }
 
 #: the view sides each preset gives by default, per training image size.
 SIZES = {
-    32: {"moco-v1": [32] * 2, "moco-v2": [32] * 2, "simsiam": [32] * 2, "byol": [32] * 2,
+    32: {"moco-v1": [32] * 2, "moco-v2": [32] * 2, "simsiam": [32] * 2, "sdclr": [32] * 2, "byol": [32] * 2,
          "multi-crop": [32] * 2 + [18] * 6},
-    96: {"moco-v1": [96] * 2, "moco-v2": [96] * 2, "simsiam": [96] * 2, "byol": [96] * 2,
+    96: {"moco-v1": [96] * 2, "moco-v2": [96] * 2, "simsiam": [96] * 2, "sdclr": [96] * 2, "byol": [96] * 2,
          "multi-crop": [96] * 2 + [41] * 6},
 }
 
@@ -157,6 +159,8 @@ def _spec_row(spec) -> tuple:
         ("moco-v2", 224, [(224, (0.2, 1.0), 0.5, WEAK, 0.8, 0.2, 0.5, 0.0)] * 2),
         ("simsiam", 32, [(32, (0.2, 1.0), 0.5, WEAK, 0.8, 0.2, 0.0, 0.0)] * 2),
         ("simsiam", 224, [(224, (0.2, 1.0), 0.5, WEAK, 0.8, 0.2, 0.5, 0.0)] * 2),
+        ("sdclr", 32, [(32, (0.1, 1.0), 0.5, WEAK, 0.8, 0.2, 0.0, 0.0)] * 2),
+        ("sdclr", 224, [(224, (0.08, 1.0), 0.5, WEAK, 0.8, 0.2, 0.5, 0.0)] * 2),
         ("byol", 32, [(32, (0.08, 1.0), 0.5, (0.4, 0.4, 0.2, 0.1), 0.8, 0.2, 0.0, 0.0),
                       (32, (0.08, 1.0), 0.5, (0.4, 0.4, 0.2, 0.1), 0.8, 0.2, 0.0, 0.2)]),
         ("byol", 224, [(224, (0.08, 1.0), 0.5, (0.4, 0.4, 0.2, 0.1), 0.8, 0.2, 1.0, 0.0),
@@ -233,6 +237,21 @@ def test_moco_v1_jitters_every_sample() -> None:
     assert abs(_is_changed(weak, images).float().mean().item() - 0.8) < 0.06
 
 
+def test_sdclr_is_the_official_cifar_recipe_with_bicubic_crops() -> None:
+    views = _views("sdclr")
+    assert all(spec.interpolation == "bicubic" for spec in views.specs)
+    x, seed = _images(6), 9
+    first, second = views(x, _generator(seed))
+    g = _generator(seed)
+    for view in (first, second):  # crop (0.1, 1) bicubic + flip, jitter p 0.8, grayscale p 0.2, no blur
+        expected = ops.random_resized_crop(x, 32, (0.1, 1.0), generator=g, interpolation="bicubic", flip_p=0.5)
+        expected = ops.color_jitter(expected, 0.4, 0.4, 0.4, 0.1, p=0.8, generator=g)
+        expected = ops.random_grayscale(expected, 0.2, generator=g)
+        assert torch.equal(view, expected)
+    bilinear = _views("sdclr", interpolation="bilinear")(x, _generator(seed))[0]
+    assert not torch.equal(bilinear, first)  # the interpolation reaches the crop
+
+
 def test_moco_v1_applies_grayscale_before_the_jitter() -> None:
     x, seed = _images(6), 6
     view = _views("moco-v1")(x, _generator(seed))[0]
@@ -256,6 +275,8 @@ def test_moco_v1_applies_grayscale_before_the_jitter() -> None:
         ("simsiam", {"blur_p": -0.5}, "-0.5"),
         ("simsiam", {"solarize_p": 2.0}, "2.0"),
         ("simsiam", {"interpolation": "nearest"}, "nearest"),
+        ("sdclr", {"interpolation": "nearest"}, "nearest"),
+        ("sdclr", {"crop_scale": (0.0, 1.0)}, "0.0"),
         ("byol", {"blur_p": (0.5, 1.2)}, "1.2"),
         ("byol", {"solarize_p": (0.3,)}, "0.3"),
         ("byol", {"grayscale_p": 1.1}, "1.1"),

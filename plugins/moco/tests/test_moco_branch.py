@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from ssl_core import Batch, BuildContext, create
 from ssl_core.components import IncompatibleComponentsError
-from ssl_moco import split_batch_forward
+from ssl_moco import batch_permutation, shuffle_bn_forward
 from torch import nn
 
 CTX = SimpleNamespace(accelerator=SimpleNamespace(gather=lambda t: t))  # one process
@@ -117,8 +117,11 @@ def test_queue_is_capped_on_small_datasets_and_is_a_checkpointed_buffer():
 
 def test_key_encoder_runs_on_shuffled_bn_sub_batches():
     encoder = create("encoder", "small-resnet", BuildContext(image_size=16), widths=(4, 4, 8, 8))
-    x, perm = torch.randn(8, 3, 16, 16), torch.randperm(8, generator=torch.Generator().manual_seed(1))
-    out = split_batch_forward(encoder, x, 4, perm)
+    x, index = torch.randn(8, 3, 16, 16), torch.tensor([3, 14, 15, 92, 65, 35, 89, 79])
+    out = shuffle_bn_forward(encoder, x, index, 4)
+    perm = batch_permutation(index)
+    assert sorted(perm.tolist()) == list(range(8)) and torch.equal(perm, batch_permutation(index.clone()))
+    assert not torch.equal(perm, torch.arange(8))
     by_hand = torch.empty_like(out)
     for rows in perm.chunk(4):
         by_hand[rows] = encoder(x[rows])

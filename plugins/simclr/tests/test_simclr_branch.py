@@ -58,3 +58,30 @@ def test_describe_shows_options_and_the_defaults_the_branch_brings():
     assert result.exit_code == 0
     for text in ("head_layers", "out_dim", "128", "ssl-simclr", "'views': 'simclr'", "'temperature': 0.2"):
         assert text in result.output
+
+
+def test_simclr_v2_preset_has_the_three_layer_head_and_its_run_defaults():
+    from ssl_core import registry
+    from ssl_core.cli import cli
+
+    branch = create("branch", "simclr-v2", _context())
+    linears = [m for m in branch.head if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(8, 8), (8, 8), (8, 128)]  # hidden = feature dim
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in branch.head) == 2
+    assert sum(isinstance(m, nn.Linear) for m in create("branch", "simclr", _context()).head) == 2
+    defaults = registry.get("branch", "simclr-v2").defaults
+    assert defaults["options"]["loss"]["nt-xent"]["temperature"] == 0.1
+    assert (defaults["optimizer"], defaults["lr"], defaults["weight_decay"]) == ("lars", 0.4, 1e-4)
+    result = CliRunner().invoke(cli, ["describe", "branch", "simclr-v2"])
+    assert result.exit_code == 0, result.output
+    head_layers = next(line for line in result.output.splitlines() if line.startswith("head_layers"))
+    assert head_layers.split()[:3] == ["head_layers", "int", "3"]
+    assert "'temperature': 0.1" in result.output
+
+
+def test_simclr_v2_run_resolves_its_defaults_under_the_users_settings():
+    from ssl_core.config import resolve
+
+    config = resolve({"branch": "simclr-v2"}, ["loss.temperature=0.3"])
+    assert (config.views, config.loss, config.optimizer, config.lr) == ("simclr", "nt-xent", "lars", 0.4)
+    assert config.options["loss"]["nt-xent"]["temperature"] == 0.3

@@ -1,4 +1,4 @@
-"""The ``ssl`` command line: ``run``, ``plugins``, ``describe`` and plugin-added commands."""
+"""The ``ssl`` command line: ``run``, ``eval``, ``plugins``, ``describe`` and plugin-added commands."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import click
 
 from ssl_core import plugins
 from ssl_core.cli.describe import describe_command
+from ssl_core.cli.eval import eval_command
 from ssl_core.cli.plugins_list import plugins_command
 from ssl_core.cli.run import run_command
-from ssl_core.config import ConfigError
-from ssl_core.registry import ComponentOptionError, DuplicateComponentError, UnknownComponentError
 from ssl_core.components import IncompatibleComponentsError
+from ssl_core.config import ConfigError
+from ssl_core.evaluation.protocols import EvalError
+from ssl_core.registry import ComponentOptionError, DuplicateComponentError, UnknownComponentError
 
 USER_ERRORS = (ConfigError, ComponentOptionError, DuplicateComponentError, UnknownComponentError,
-               IncompatibleComponentsError, FileNotFoundError)
+               IncompatibleComponentsError, EvalError, FileNotFoundError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +29,7 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(describe_command)
+cli.add_command(eval_command)
 plugins.load_plugins()
 plugins.pm.hook.register_commands(cli=cli)
 

@@ -19,6 +19,11 @@ from ssl_core.cli.tables import print_table
 @click.option("--batch-size", type=int, help="Global batch size.")
 @click.option("--lr", type=float, help="Base learning rate per 256 images (peak = lr * batch / 256).")
 @click.option("--seed", type=int)
+@click.option("--imbalance", type=float, metavar="R",
+              help="Train on a long-tailed subset with imbalance ratio R > 1 (see docs: long-tailed data).")
+@click.option("--split-seed", type=int, help="Seed of the long-tailed subset's draw (default 0).")
+@click.option("--balanced-twin/--long-tail", default=None,
+              help="With --imbalance: train on the balanced subset of the same total (default: the long-tailed one).")
 @click.option("--output-dir", help="Run folder (default runs/<branch>-<time>).")
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Training device (default auto).")

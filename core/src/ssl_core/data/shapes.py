@@ -8,7 +8,10 @@ Foreground and background take different hues of a small palette, each with a ra
 brightness. The class is decided by the silhouette alone; the knobs below add controlled
 nuisances to the training split only:
 
-- ``imbalance`` R: class ``k`` keeps ``floor(n_max * R ** (-k / 9))`` training images;
+- ``imbalance`` R: class ``k`` keeps ``floor(n_max * R ** (-k / 9))`` training images (a
+  rendering knob; the run field ``imbalance``, ``ssl run --imbalance``, instead draws the
+  generic long-tailed split of :mod:`ssl_core.data.long_tail` from the balanced training
+  set, with a validation split, a balanced twin and a few-shot subset);
 - ``background_bias`` p: a training image's background family is the one tied to its
   class (family ``k`` for class ``k``) with probability p, else uniformly random;
 - ``colors``: how many palette hues are used.
@@ -35,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from attrs import validators as v
 
+from ssl_core.data.long_tail import class_counts
 from ssl_core.options import option, positive, probability
 
 Tensor = torch.Tensor
@@ -154,13 +158,6 @@ class ShapesSet:
 #: the hues of shapes and backgrounds; a run uses the first ``colors`` of them.
 PALETTE = ((0.9, 0.5, 0.2), (0.25, 0.4, 0.85), (0.3, 0.75, 0.3), (0.85, 0.25, 0.6),
            (0.85, 0.8, 0.25), (0.3, 0.8, 0.85), (0.55, 0.3, 0.85), (0.6, 0.6, 0.6))
-
-
-def class_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:
-    """Images per class under the exponential profile ``floor(n_max * R ** (-k / (C - 1)))``."""
-    steps = max(num_classes - 1, 1)
-    # The tiny epsilon keeps exact products (500 * 100 ** -1 = 5) from flooring to one less.
-    return [math.floor(n_max * imbalance ** (-k / steps) + 1e-9) for k in range(num_classes)]
 
 
 def render(labels: Tensor, backgrounds: Tensor, image_size: int, seed: int, colors: int = 2) -> ShapesSet:

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
@@ -26,6 +27,7 @@ from ssl_core import registry
 from ssl_core.components import Batch, BuildContext, Component
 from ssl_core.config import ConfigError, RunConfig, dataset_source, deep_merge, read_config_file, resolve, to_plain
 from ssl_core.data.sources import NO_LABEL, DatasetSplits
+from ssl_core.distributed import broadcast_
 from ssl_core.evaluation.features import extract_features
 from ssl_core.training import checkpoint
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
@@ -83,8 +85,21 @@ class Trainer:
         return registry.create(kind, name, context, **self._options(kind, name))
 
     def _build_data(self) -> DatasetSplits:
-        source, _ = dataset_source(self.config.dataset)
-        return self._create("dataset", source, BuildContext())
+        """The dataset, reduced to the long-tailed subset (or its twin) when the run sets
+        ``imbalance``; the class counts trained on go to ``class_counts.json``."""
+        from ssl_core.data.long_tail import COUNTS_FILE, training_subset
+
+        cfg = self.config
+        source, _ = dataset_source(cfg.dataset)
+        data = self._create("dataset", source, BuildContext())
+        try:
+            data, record = training_subset(data, cfg.imbalance, cfg.split_seed, cfg.balanced_twin)
+        except ValueError as exc:
+            raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from exc
+        if record is not None and self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / COUNTS_FILE).write_text(json.dumps(record, indent=1))
+        return data
 
     def _build_components(self, data: DatasetSplits) -> None:
         cfg = self.config
@@ -101,8 +116,10 @@ class Trainer:
 
     def _output_dir(self) -> Path:
         if self.config.output_dir is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            self.config.output_dir = f"runs/{self.config.branch}-{stamp}"
+            stamp = [datetime.now().strftime("%Y%m%d-%H%M%S")]
+            if self.accelerator.num_processes > 1:  # the main process's clock names the folder
+                broadcast_object_list(stamp)
+            self.config.output_dir = f"runs/{self.config.branch}-{stamp[0]}"
         return Path(self.config.output_dir)
 
     # -- evaluation helpers for callbacks ------------------------------------------------------
@@ -208,7 +225,11 @@ class Trainer:
         # The accelerator state is a process-wide singleton: forget the previous run's precision
         # (the distributed set-up, in PartialState, is kept), so one process can run many trainers.
         AcceleratorState._reset_state()
-        return Accelerator(cpu=device == "cpu", mixed_precision=self.config.mixed_precision)
+        # Without cpu=True, accelerate runs processes started by torchrun on a machine without a
+        # GPU as independent single-process runs.
+        cpu = device == "cpu" or (device == "auto" and not (torch.cuda.is_available()
+                                                            or torch.backends.mps.is_available()))
+        return Accelerator(cpu=cpu, mixed_precision=self.config.mixed_precision)
 
     def fit(self) -> RunResult:
         """Train for the configured epochs (continuing a checkpoint when resuming)."""
@@ -220,10 +241,12 @@ class Trainer:
         self._build_components(data)
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" and data.channels == 3 else (None, None)
         self.normalize = Normalize(mean, std).to(acc.device)
-        if acc.device.type == "cuda" and acc.num_processes > 1:
+        if acc.device.type == "cuda" and acc.num_processes > 1 and getattr(self.branch, "sync_batchnorm", True):
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         groups = self.branch.parameter_groups() + [g for r in self.model.regularizers.values()
                                                    for g in r.parameter_groups()]
+        if acc.num_processes > 1:
+            self._keep_own_parameters_out_of_ddp(groups)
         self.peak_lr = cfg.lr * cfg.batch_size / 256
         self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay)
         self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
@@ -255,6 +278,22 @@ class Trainer:
             self._save_encoder()
             (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=1))
         return RunResult(self.output_dir, self.history, self.summary)
+
+    def _keep_own_parameters_out_of_ddp(self, groups: list[dict[str, Any]]) -> None:
+        """Leave the trainable parameters outside the main optimiser's groups (those a component
+        trains with its own optimiser) out of DDP, after copying process 0's values to all.
+
+        DDP expects each parameter it manages to get its gradient from the step's loss: one that
+        gets none fails the next step, and a component's own backward would trigger DDP's
+        gradient hooks outside the step. The component keeps such parameters in sync itself
+        (``ssl_core.distributed.average_gradients`` before its optimiser steps).
+        """
+        optimised = {id(p) for group in groups for p in group["params"]}
+        own = {name: p for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in optimised}
+        for parameter in own.values():
+            broadcast_(parameter.data)
+        if own:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, list(own))
 
     def _update_wall_time(self) -> None:
         """Training wall time so far, summed over resumed sessions."""

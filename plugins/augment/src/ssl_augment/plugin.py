@@ -15,6 +15,8 @@ from ssl_augment.presets import (
     MoCoV2ViewsConfig,
     MultiCropViews,
     MultiCropViewsConfig,
+    SDCLRViews,
+    SDCLRViewsConfig,
     SimSiamViews,
     SimSiamViewsConfig,
 )
@@ -29,5 +31,6 @@ def register_view_generators(register: Register) -> None:
     register("moco-v1", MoCoV1Views, config=MoCoV1ViewsConfig)
     register("moco-v2", MoCoV2Views, config=MoCoV2ViewsConfig)
     register("simsiam", SimSiamViews, config=SimSiamViewsConfig)
+    register("sdclr", SDCLRViews, config=SDCLRViewsConfig)
     register("byol", BYOLViews, config=BYOLViewsConfig)
     register("multi-crop", MultiCropViews, config=MultiCropViewsConfig)

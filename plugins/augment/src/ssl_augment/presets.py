@@ -1,4 +1,4 @@
-"""The view presets of the classic methods: ``moco-v1``, ``moco-v2``, ``simsiam``, ``byol`` and ``multi-crop``.
+"""The view presets of the classic methods: ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``, ``byol``, ``multi-crop``.
 
 Each is the [pipeline][ssl_augment.pipeline] with its method's defaults; every default can be
 overridden through the preset's options. The Gaussian blur follows the ``simclr`` rule: its
@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 from attrs import converters, validators
 from ssl_core.components import BuildContext
-from ssl_core.options import option, pair
+from ssl_core.options import one_of, option, pair
 
 from ssl_augment.pipeline import (
     AugmentViews,
@@ -36,7 +36,7 @@ from ssl_augment.pipeline import (
     solarize_field,
 )
 
-# --- MoCo v1, MoCo v2, SimSiam: symmetric -----------------------------------------------------
+# --- MoCo v1, MoCo v2, SimSiam, SDCLR: symmetric ----------------------------------------------
 
 
 @attrs.define
@@ -113,6 +113,36 @@ class SimSiamViews(SymmetricViews):
     """
 
     small_crop_scale = large_crop_scale = (0.2, 1.0)
+
+
+@attrs.define
+class SDCLRViewsConfig:
+    """Options of the ``sdclr`` views; ``crop_scale`` and ``blur_p`` default by the training image size."""
+
+    num_views: int = num_views_field(2)
+    size: int | None = size_field()
+    crop_scale: tuple[float, float] | None = crop_scale_field(
+        None, "area fraction range of the random crop (default: (0.1, 1) at 64 px or less, (0.08, 1) above)")
+    flip_p: float = flip_field(0.5)
+    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.1))
+    jitter_p: float = jitter_p_field(0.8)
+    grayscale_p: float = grayscale_field(0.2)
+    blur_p: float | None = blur_field(None)
+    solarize_p: float = solarize_field(0.0)
+    interpolation: str = option("bicubic", "crop resampling: bilinear or bicubic",
+                                validator=one_of("bilinear", "bicubic"))
+
+
+class SDCLRViews(SymmetricViews):
+    """SDCLR views (Jiang et al., 2021): bicubic random resized crop and flip, colour jitter, grayscale.
+
+    At 64 px or less the official CIFAR recipe: crop scale (0.1, 1), no blur; above, its
+    ImageNet recipe: crop scale (0.08, 1), Gaussian blur with probability 0.5. Attributes as
+    ``simclr``'s.
+    """
+
+    small_crop_scale = (0.1, 1.0)
+    large_crop_scale = (0.08, 1.0)
 
 
 # --- BYOL: asymmetric ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from ssl_moco.branch import MoCoBranch
 from ssl_moco.config import MoCoConfig, MoCoV2Config
 from ssl_moco.head import moco_head
 from ssl_moco.queue import effective_queue_size, fifo_enqueue
-from ssl_moco.shuffle_bn import split_batch_forward
+from ssl_moco.shuffle_bn import batch_permutation, shuffle_bn_forward
 
-__all__ = ["MoCoBranch", "MoCoConfig", "MoCoV2Config", "effective_queue_size", "fifo_enqueue", "moco_head",
-           "split_batch_forward"]
+__all__ = ["MoCoBranch", "MoCoConfig", "MoCoV2Config", "batch_permutation", "effective_queue_size", "fifo_enqueue",
+           "moco_head", "shuffle_bn_forward"]

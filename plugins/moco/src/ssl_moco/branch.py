@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from ssl_core import Batch, Branch, BranchOutput, BuildContext
 from ssl_core.components import IncompatibleComponentsError
+from ssl_core.distributed import broadcast_, gather
 from ssl_core.momentum import momentum_copy, update_momentum
 
 from ssl_moco.config import MoCoConfig
 from ssl_moco.head import moco_head
 from ssl_moco.queue import effective_queue_size, fifo_enqueue
-from ssl_moco.shuffle_bn import largest_divisor, split_batch_forward
+from ssl_moco.shuffle_bn import largest_divisor, shuffle_bn_forward
 
 if TYPE_CHECKING:
     from ssl_core.training.state import TrainContext
@@ -32,6 +33,9 @@ class MoCoBranch(Branch):
     """
 
     loss_input_kind = "query-key-queue"
+    #: per-process batch norm, as in MoCo: the trainer does not convert it to SyncBatchNorm,
+    #: which would give the key encoder the statistics of the whole batch and undo shuffle-BN.
+    sync_batchnorm = False
 
     def __init__(self, config: MoCoConfig, context: BuildContext) -> None:
         super().__init__(context.encoder, context.loss)
@@ -69,16 +73,16 @@ class MoCoBranch(Branch):
 
     @torch.no_grad()
     def key_embeddings(self, view: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Normalised keys of ``view``: the key encoder on shuffled BN sub-batches, then the key head.
+        """Normalised keys of ``view``: the key encoder with shuffle-BN, then the key head.
 
-        The shuffle is a permutation seeded from the sample indices, so a step stays a pure
-        function of (parameters, buffers, batch).
+        See [`shuffle_bn_forward`][ssl_moco.shuffle_bn.shuffle_bn_forward]: the batch gathered
+        over processes is shuffled by a permutation seeded from the sample indices (so a step
+        stays a pure function of (parameters, buffers, batch)), and each process's shard runs in
+        ``bn_splits`` sub-batches (clamped to a divisor of the per-process batch, 2+ samples each).
         """
         n = view.shape[0]
         splits = largest_divisor(n, min(self.config.bn_splits, n // 2))
-        generator = torch.Generator().manual_seed(int(index.sum()) * 7919 + n)
-        perm = torch.randperm(n, generator=generator).to(view.device)
-        features = split_batch_forward(self.key_encoder, view, splits, perm)
+        features = shuffle_bn_forward(self.key_encoder, view, index, splits)
         return F.normalize(self.key_head(features), dim=1)
 
     def forward(self, batch: Batch) -> BranchOutput:
@@ -112,13 +116,15 @@ class MoCoBranch(Branch):
         return BranchOutput(loss=loss, features=features, embeddings=[q1, q2], positive_log_prob=log_prob)
 
     def on_fit_start(self, ctx: TrainContext) -> None:
-        """Size the queue for this run's keys per step (a checkpoint's queue of that size is kept)."""
+        """Size the queue for this run's keys per step (a checkpoint's queue of that size is kept),
+        then copy process 0's queue to every process."""
         self.fit_queue(ctx.config.batch_size * (2 if self.config.symmetric else 1))
+        broadcast_(self.queue)
 
     def on_step_end(self, ctx: TrainContext) -> None:
         """Momentum update of the key encoder and head, then enqueue the step's gathered keys."""
         update_momentum(self.encoder, self.key_encoder, self.config.momentum)
         update_momentum(self.head, self.key_head, self.config.momentum)
         if self._pending is not None:
-            fifo_enqueue(self.queue, self.queue_ptr, ctx.accelerator.gather(self._pending))
+            fifo_enqueue(self.queue, self.queue_ptr, gather(self._pending))
             self._pending = None

@@ -20,7 +20,7 @@ class MoCoConfig:
     queue_size: int = option(65536, "queue length K, capped to half the dataset (see the docs)",
                              validator=positive)
     symmetric: bool = option(False, "symmetric loss (q1,k2)+(q2,k1) over 2 and enqueue both views' keys")
-    bn_splits: int = option(8, "sub-batches with separate BN statistics in the key encoder (1: off)",
+    bn_splits: int = option(8, "sub-batches with separate BN statistics in the key encoder, per process (1: no split)",
                             validator=positive)
 
 

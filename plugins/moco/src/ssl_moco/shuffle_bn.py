@@ -1,8 +1,16 @@
-"""Single-process shuffle-BN emulation: BN statistics over shuffled sub-batches."""
+"""Shuffle-BN for the key encoder: batch-norm statistics over shuffled sub-batches.
+
+The gathered batch (all processes' samples) is permuted with a permutation every process
+derives from the gathered sample indices, each process runs the key encoder on its shard
+of the permuted batch, in ``splits`` sub-batches, and the outputs are gathered and put back
+in order. On one process this is the single-GPU emulation (shuffled sub-batches); on several
+it is MoCo's shuffle-BN across processes, with each shard also split ``splits`` ways.
+"""
 
 from __future__ import annotations
 
 import torch
+from ssl_core.distributed import gather, rank, world_size
 from torch import nn
 
 
@@ -11,12 +19,28 @@ def largest_divisor(n: int, at_most: int) -> int:
     return next(d for d in range(max(1, min(n, at_most)), 0, -1) if n % d == 0)
 
 
-def split_batch_forward(module: nn.Module, x: torch.Tensor, splits: int, perm: torch.Tensor) -> torch.Tensor:
-    """``module`` on ``x[perm]`` in ``splits`` consecutive chunks, rows returned in ``x``'s order.
+def batch_permutation(index: torch.Tensor) -> torch.Tensor:
+    """A permutation of ``len(index)`` rows seeded from the sample indices (on CPU).
 
-    In train mode each chunk's batch-norm layers normalise with that chunk's own statistics,
-    as on one GPU of a ``splits``-GPU shuffle-BN run (the running statistics are updated once
-    per chunk). ``splits`` must divide ``len(x)``.
+    Every process computes it from the same gathered indices, so all agree without a
+    broadcast, and a step stays a pure function of (parameters, buffers, batch).
     """
-    out = torch.cat([module(chunk) for chunk in x[perm].chunk(splits)])
-    return out[torch.argsort(perm)]
+    n = index.shape[0]
+    generator = torch.Generator().manual_seed(int(index.sum()) * 7919 + n)
+    return torch.randperm(n, generator=generator)
+
+
+def shuffle_bn_forward(module: nn.Module, x: torch.Tensor, index: torch.Tensor, splits: int) -> torch.Tensor:
+    """``module`` on this process's rows ``x`` with shuffled batch-norm batches, rows in ``x``'s order.
+
+    With ``N = world * n`` gathered rows and ``perm = batch_permutation(gathered index)``,
+    process ``r`` runs ``module`` on ``gathered_x[perm[r*n : (r+1)*n]]`` in ``splits``
+    consecutive chunks (each normalised with its own statistics in train mode); the outputs
+    are gathered, unshuffled, and process ``r`` keeps rows ``r*n : (r+1)*n``. ``splits`` must
+    divide ``n``. Call it on every process (it gathers).
+    """
+    n, world, me = x.shape[0], world_size(), rank()
+    perm = batch_permutation(gather(index)).to(x.device)
+    shard = perm.view(world, n)[me]
+    local = torch.cat([module(chunk) for chunk in gather(x)[shard].chunk(splits)])
+    return gather(local)[torch.argsort(perm)][me * n : (me + 1) * n]

@@ -23,6 +23,13 @@ class SimCLRConfig:
     last_bn: bool = option(False, "BatchNorm1d after the head's output layer")
 
 
+@attrs.define
+class SimCLRV2Config(SimCLRConfig):
+    """Options of the ``simclr-v2`` branch (SimCLR v2: the 3-layer head; T and optimiser come from its defaults)."""
+
+    head_layers: int = option(3, "linear layers in the projection head (3: SimCLR v2)", validator=v.ge(1))
+
+
 class SimCLRBranch(Branch):
     """SimCLR (Chen et al., 2020): a shared encoder and projection head, NT-Xent over 2N views."""
 

@@ -1,0 +1,54 @@
+"""Long-tail metrics: per-class accuracy, Many / Medium / Few groups and balancedness (SDCLR).
+
+Classes are ranked by their count in the long-tailed pre-training split, most frequent
+first, ties broken by class index (the lower index ranks as more frequent). With C classes
+Few is the ``floor(C / 3)`` rarest, Medium the next ``floor(C / 3)`` and Many the rest
+(4 / 3 / 3 on CIFAR-10). A group's accuracy is the mean of its classes' accuracies, All the
+mean over every class, and the balancedness
+
+    Std = sqrt(((Many - m)² + (Medium - m)² + (Few - m)²) / 3),   m = (Many + Medium + Few) / 3
+
+the population standard deviation (ddof 0) of the three group accuracies; lower is more
+balanced. With fewer than three classes Medium and Few are empty and Std is undefined (None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+GROUPS = ("many", "medium", "few")
+
+
+def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
+    """The accuracy on each class's test images; every class must have at least one."""
+    predicted, labels = torch.as_tensor(predicted).long(), torch.as_tensor(labels).long()
+    totals = torch.bincount(labels, minlength=num_classes)
+    if bool((totals == 0).any()):
+        missing = (totals == 0).nonzero().flatten().tolist()
+        raise ValueError(f"class(es) {missing} have no test images; per-class accuracy needs every class")
+    hits = torch.bincount(labels[predicted == labels], minlength=num_classes)
+    return (hits.double() / totals.double()).tolist()
+
+
+def class_groups(counts: Sequence[int]) -> dict[str, list[int]]:
+    """The class indices of Many, Medium and Few for per-class training ``counts``."""
+    ranked = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
+    n, third = len(counts), len(counts) // 3
+    parts = {"many": ranked[: n - 2 * third], "medium": ranked[n - 2 * third: n - third], "few": ranked[n - third:]}
+    return {name: sorted(members) for name, members in parts.items()}
+
+
+def group_accuracies(per_class: Sequence[float], counts: Sequence[int]) -> dict[str, float | None]:
+    """All, Many, Medium, Few (means of per-class accuracies) and Std (ddof 0 over the three groups)."""
+    if len(per_class) != len(counts):
+        raise ValueError(f"{len(per_class)} per-class accuracies for {len(counts)} class counts")
+    accuracies = np.asarray(per_class, dtype=np.float64)
+    result: dict[str, float | None] = {"all": float(accuracies.mean())}
+    for name, members in class_groups(counts).items():
+        result[name] = float(accuracies[members].mean()) if members else None
+    groups = [result[name] for name in GROUPS]
+    result["std"] = None if None in groups else float(np.std(groups))
+    return result

@@ -1,0 +1,9 @@
+"""SDCLR for ssl: the ``sdclr-pruned`` branch and its pruned self-competitor."""
+
+from ssl_sdclr.branch import SDCLRBranch
+from ssl_sdclr.competitor import SelfCompetitor
+from ssl_sdclr.config import SUPPORTED_BASES, SDCLRConfig
+from ssl_sdclr.pruning import global_magnitude_masks, prune_count
+
+__all__ = ["SUPPORTED_BASES", "SDCLRBranch", "SDCLRConfig", "SelfCompetitor", "global_magnitude_masks",
+           "prune_count"]

@@ -1,0 +1,71 @@
+"""The self-competitor: an encoder's weights times a pruning mask, with its own batch norms."""
+
+from __future__ import annotations
+
+import torch
+from ssl_core.components import IncompatibleComponentsError
+from ssl_core.encoders.variants import BatchNormSet, conv_weight_names, run_variant
+from torch import nn
+
+from ssl_sdclr.pruning import global_magnitude_masks
+
+
+class SelfCompetitor(nn.Module):
+    """The pruned copy of ``encoder``: ``w * m`` for every convolution weight, its own batch norms.
+
+    It stores no weights: ``forward(encoder, x)`` runs the encoder given to it with each conv
+    weight ``w`` replaced by ``w * m`` and its batch norms replaced by the copies in ``bn``
+    (own affine parameters and running statistics), through
+    [`run_variant`][ssl_core.encoders.variants.run_variant]. So the gradient reaches ``w`` as
+    ``m * dL/d(w m)`` and the dense encoder keeps using and updating every weight.
+
+    The masks (``masks.<weight path with "__">``, boolean) and ``epoch`` (the epoch they were
+    computed for, -1 before the first ``refresh``) are buffers, so checkpoints keep them.
+    Batch norms and anything that is not a convolution are never pruned.
+
+    Attributes:
+        prune_ratio: the fraction ``p`` of the convolution weights the mask drops.
+        weight_names: the pruned weights (every convolution of the encoder, stem and shortcuts included).
+        bn: the competitor's batch-norm copies.
+        masks: the module holding the mask buffers.
+    """
+
+    def __init__(self, encoder: nn.Module, prune_ratio: float) -> None:
+        super().__init__()
+        self.prune_ratio = prune_ratio
+        self.weight_names = conv_weight_names(encoder)
+        if not self.weight_names:
+            raise IncompatibleComponentsError(
+                f"sdclr-pruned prunes convolution weights, but encoder {type(encoder).__name__} has no convolution")
+        parameters = dict(encoder.named_parameters())
+        self.bn = BatchNormSet(encoder)
+        self.masks = nn.Module()
+        for name in self.weight_names:
+            self.masks.register_buffer(self._key(name), torch.ones_like(parameters[name], dtype=torch.bool))
+        self.register_buffer("epoch", torch.tensor(-1, dtype=torch.long))
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name.replace(".", "__")
+
+    def mask_dict(self) -> dict[str, torch.Tensor]:
+        """The masks by the encoder's weight names."""
+        return {name: self.masks.get_buffer(self._key(name)) for name in self.weight_names}
+
+    @torch.no_grad()
+    def refresh(self, encoder: nn.Module, epoch: int) -> None:
+        """Recompute every mask from scratch from ``encoder``'s current weights (one global threshold)."""
+        parameters = dict(encoder.named_parameters())
+        fresh = global_magnitude_masks([parameters[name] for name in self.weight_names], self.prune_ratio)
+        for mask, new in zip(self.mask_dict().values(), fresh):
+            mask.copy_(new)
+        self.epoch.fill_(epoch)
+
+    def sparsity(self) -> float:
+        """The fraction of the convolution weights the masks drop."""
+        masks = list(self.mask_dict().values())
+        return 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+    def forward(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``encoder(x)`` with masked convolution weights and the competitor's batch norms."""
+        return run_variant(encoder, x, masks=self.mask_dict(), bn_set=self.bn)

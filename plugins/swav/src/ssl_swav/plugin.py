@@ -1,0 +1,22 @@
+"""Registers the ``swav`` branch."""
+
+from ssl_core import hookimpl
+
+from ssl_swav.branch import SwAVBranch
+from ssl_swav.config import SwAVBranchConfig
+
+#: SwAV's small-batch recipe (Caron et al., 2020; solo-learn's CIFAR swav.yaml): LARS, lr 0.6 per
+#: 256 images decaying to 0.0006, weight decay 1e-6, multi-crop views.
+DEFAULTS = {
+    "views": "multi-crop",
+    "loss": "swav",
+    "optimizer": "lars",
+    "lr": 0.6,
+    "weight_decay": 1e-6,
+    "final_lr_ratio": 0.001,
+}
+
+
+@hookimpl
+def register_branches(register):
+    register("swav", SwAVBranch, config=SwAVBranchConfig, defaults=DEFAULTS)
