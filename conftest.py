@@ -8,6 +8,9 @@ import os
 import tomllib
 from pathlib import Path
 
+import pytest
+import torch
+
 ROOT = Path(__file__).parent
 REPO_PLUGINS = sorted(
     tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("plugins/*/pyproject.toml")
@@ -16,3 +19,13 @@ os.environ["SSL_LOAD_PLUGINS"] = ",".join(REPO_PLUGINS)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests on one thread: tiny convolutions run several times faster on one
+    thread than on two busy cores, where the second thread mostly waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

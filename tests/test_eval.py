@@ -19,13 +19,7 @@ from ssl_core.evaluation.long_tail import class_groups, group_accuracies, per_cl
 from ssl_core.evaluation.protocols import FEATURES_FILE, EvalError, evaluate_run
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run on one thread: the problems are tiny, and on a busy 2-core machine a second thread mostly waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- metrics -----------------------------------------------------------------------------------

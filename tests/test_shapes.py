@@ -19,13 +19,7 @@ from ssl_core.data.shapes import (
 NUM_CLASSES = 10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run on one thread: the sets are small, and on a busy 2-core machine a second thread mostly waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_a_run_leaves_unselected_components_alone(tiny_run):
     assert "loss_uniformity" in result.history[0]
 
 
-def test_simclr_on_shapes_learns_well_above_the_untrained_encoder(tmp_path):
+def test_simclr_on_shapes_learns_well_above_the_untrained_encoder(tmp_path, one_thread):
     """A short run (1,000 images, 6 epochs, about 20 s) must beat the same encoder untrained."""
     result = Trainer(branch="simclr", epochs=6, batch_size=64, callback=["knn-monitor"], seed=0,
                      output_dir=str(tmp_path / "learn"),

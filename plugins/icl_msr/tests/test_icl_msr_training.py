@@ -105,7 +105,7 @@ def test_bad_choices_are_reported_with_the_valid_ones(option, value, valid):
         create("regularizer", "icl-msr", _context("simclr", **SIZES["simclr"]), **{option: value})
 
 
-def test_a_short_shapes_run_with_icl_msr_still_learns(tmp_path):
+def test_a_short_shapes_run_with_icl_msr_still_learns(tmp_path, one_thread):
     """4 epochs on 600 shapes (16 px, widths 8-16-32-32, batch 32, meta step every 2 steps).
     Measured k-NN top-1 (untrained -> trained): 0.163 -> 0.223 and 0.097 -> 0.230 (seeds 0, 1); simclr
     alone gets 0.227 with seed 0 on this tiny budget."""

@@ -96,7 +96,7 @@ def test_cli_run_with_the_branch_defaults(tmp_path):
     assert "prune_ratio: 0.9" in config
 
 
-def test_a_short_run_learns_and_exports_the_dense_encoder(tmp_path):
+def test_a_short_run_learns_and_exports_the_dense_encoder(tmp_path, one_thread):
     """60 steps on 800 shapes (32 px, widths 16-32-64-128); measured 0.19 -> 0.33 with seeds 0 and 1."""
     trainer = Trainer(branch="sdclr-pruned", epochs=5, batch_size=64, callback=["knn-monitor"], seed=0,
                       device="cpu", output_dir=str(tmp_path / "learn"),

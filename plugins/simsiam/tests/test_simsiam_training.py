@@ -1,7 +1,10 @@
-"""A short real run of SimSiam: the online representation does not collapse.
+"""A short real run of SimSiam: the online representation does not collapse and its k-NN beats chance.
 
-27 steps on 300 tiny images are too few for k-NN to beat chance reliably, so only collapse is
-asserted; the k-NN is checked to be recorded.
+155 steps: 5 epochs of 1,000 shapes images at 16 px, batch 32, widths 16-32-64-64, lr 1.0 per
+256 images, crops of 40-100% of the area; about 5 s on one thread. Measured k-NN top-1 (k 20,
+500 test images, chance 0.10) over seeds 0, 1, 2: 0.220, 0.250, 0.244, against 0.138, 0.166,
+0.132 for the untrained encoder. Short runs on shapes plateau near 0.2-0.3 (two views share
+the background texture, which the methods pick up first), so the bound is 1.8 x chance.
 """
 
 from __future__ import annotations
@@ -15,22 +18,25 @@ from ssl_core import Trainer, create
 from ssl_core.evaluation.features import extract_features
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
-DATA = {"num_train": 300, "num_test": 100, "image_size": 16}
+DATA = {"num_train": 1000, "num_test": 500, "image_size": 16}
 
 
-def test_short_simsiam_run_does_not_collapse(tmp_path):
-    trainer = Trainer(branch="simsiam", views="simclr", epochs=3, batch_size=32, device="cpu",
-                      callback=["knn-monitor"], output_dir=str(tmp_path / "run"),
-                      options={"encoder": {"small-resnet": {"widths": [8, 8, 16, 16]}},
+def test_short_simsiam_run_does_not_collapse_and_beats_chance_on_knn(tmp_path, one_thread):
+    trainer = Trainer(branch="simsiam", views="simclr", epochs=5, batch_size=32, device="cpu", lr=1.0,
+                      warmup_epochs=0.1, callback=["knn-monitor"], output_dir=str(tmp_path / "run"),
+                      options={"encoder": {"small-resnet": {"widths": [16, 32, 64, 64]}},
                                "dataset": {"shapes": DATA},
+                               "views": {"simclr": {"crop_scale": [0.4, 1.0]}},
                                "branch": {"simsiam": {"hidden_dim": 128, "out_dim": 128, "pred_hidden_dim": 32}},
                                "callback": {"knn-monitor": {"k": 20, "untrained": False}}})
     result = trainer.fit()
     branch = trainer.branch
-    test = create("dataset", "shapes", **DATA).test
-    features, _ = extract_features(branch.encoder, test, Normalize(IMAGENET_MEAN, IMAGENET_STD), torch.device("cpu"))
+    splits = create("dataset", "shapes", **DATA)
+    features, _ = extract_features(branch.encoder, splits.test, Normalize(IMAGENET_MEAN, IMAGENET_STD),
+                                   torch.device("cpu"))
     branch.projector.eval()
     with torch.no_grad():
         z = F.normalize(branch.projector(features), dim=1)
     assert z.std(dim=0).mean() > 0.3 / math.sqrt(z.shape[1])
-    assert 0.0 <= result.history[-1]["knn_top1"] <= 1.0
+    assert result.history[-1]["knn_top1"] == result.summary["knn_top1"]
+    assert result.summary["knn_top1"] >= 1.8 / splits.num_classes  # chance: 1 / 10

@@ -92,7 +92,7 @@ def test_the_queue_fills_from_its_epoch_and_is_checkpointed(run):
 
 
 @pytest.mark.slow
-def test_a_longer_run_escapes_the_uniform_solution_and_beats_chance(tmp_path):
+def test_a_longer_run_escapes_the_uniform_solution_and_beats_chance(tmp_path, one_thread):
     """120 steps at constant lr: about a minute on 2 CPU cores."""
     data = {"num_train": 320, "num_test": 200, "image_size": 16}
     trainer, result = _fit(tmp_path / "run", epochs=12, batch_size=32, optimizer="sgd", lr=0.8,
