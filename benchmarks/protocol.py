@@ -58,14 +58,14 @@ PROBE_WEIGHT_DECAY = 1e-4
 #: the datasets a benchmark can run on: what ``--dataset`` gets, and the protocol's description.
 DATASETS: dict[str, tuple[str, str]] = {
     "cifar10": (str(DATA.relative_to(ROOT)),
-                f"CIFAR-10 (JPEG q75 copy, {SOURCE.relative_to(ROOT.parent)}): {TRAIN_PER_CLASS} train images "
-                f"per class from train.parquet and {TEST_PER_CLASS} test images per class from test.parquet, "
-                f"drawn with numpy default_rng({SUBSET_SEED}); the train subset is both the training set and "
-                f"the k-NN bank / probe training set"),
+                (f"CIFAR-10 (JPEG q75 copy, {SOURCE.relative_to(ROOT.parent)}): {TRAIN_PER_CLASS} train images "
+                 f"per class from train.parquet and {TEST_PER_CLASS} test images per class from test.parquet, "
+                 f"drawn with numpy default_rng({SUBSET_SEED}); the train subset is both the training set and "
+                 f"the k-NN bank / probe training set")),
     "shapes": ("shapes",
-               f"the built-in shapes dataset at its defaults: {TRAIN_PER_CLASS} train images per class (balanced, "
-               f"random backgrounds, 2 hues, seed 0) as training set and k-NN bank / probe training set, "
-               f"{TEST_PER_CLASS} test images per class, {IMAGE_SIZE} px"),
+               (f"the built-in shapes dataset at its defaults: {TRAIN_PER_CLASS} train images per class (balanced, "
+                f"random backgrounds, 2 hues, seed 0) as training set and k-NN bank / probe training set, "
+                f"{TEST_PER_CLASS} test images per class, {IMAGE_SIZE} px")),
 }
 
 PROTOCOL: dict[str, Any] = {

@@ -42,12 +42,12 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
 #: dataset name -> (ssl run data arguments, epochs fitting about 20 minutes a run on 2 CPU cores, description)
 DATASETS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "cifar10-lt": (("--dataset", os.path.relpath(p.SOURCE, p.ROOT)), 40,
-                   "CIFAR-10-LT: the full CIFAR-10 train split (JPEG q75 copy), 4,500 per class in the pool "
-                   "(the other 500 per class validation), class k keeps floor(4500 * 100^(-k/9)): 11,165 images; "
-                   "balanced twin 1,116 per class (11,160); few-shot 45 per class; the 10,000 test images"),
+                   ("CIFAR-10-LT: the full CIFAR-10 train split (JPEG q75 copy), 4,500 per class in the pool "
+                    "(the other 500 per class validation), class k keeps floor(4500 * 100^(-k/9)): 11,165 images; "
+                    "balanced twin 1,116 per class (11,160); few-shot 45 per class; the 10,000 test images")),
     "shapes-lt": (("--dataset", "shapes", "--set", "dataset.num_train=20000"), 30,
-                  "shapes with 2,000 training images per class (pool 1,800, validation 200), R = 100: "
-                  "1,800 ... 18 per class; few-shot 18 per class; 1,000 test images"),
+                  ("shapes with 2,000 training images per class (pool 1,800, validation 200), R = 100: "
+                   "1,800 ... 18 per class; few-shot 18 per class; 1,000 test images")),
 }
 
 

@@ -3,10 +3,17 @@
     python benchmarks/worker.py prepare                 # write the protocol's data subset
     python benchmarks/worker.py evaluate KIND FOLDER DATASET
         # KIND: trained, untrained, raw-pixels; DATASET: cifar10 (the subset) or shapes
+    python benchmarks/worker.py backgrounds KIND FOLDER BIAS
+        # shapes trained with background_bias BIAS, scored on the background test variants
 
 ``evaluate`` extracts features of the dataset's train and test images (cached in
 ``FOLDER/features.safetensors``), scores them by weighted k-NN and a linear probe and writes
 ``FOLDER/scores.json``. ``trained`` reads the encoder of the run folder FOLDER.
+
+``backgrounds`` does the same with the shapes training split drawn at ``background_bias``
+BIAS (the run's own training images) as k-NN bank and probe training set, and each variant
+of ``ssl_core.data.shapes.background_tests`` (random, plain, other-class, own-class
+backgrounds, identical foregrounds) as test set; it writes ``FOLDER/scores-backgrounds.json``.
 """
 
 from __future__ import annotations
@@ -77,8 +84,8 @@ def features(kind: str, folder: Path, dataset: str) -> dict[str, torch.Tensor]:
     splits = load_splits(dataset)
     encoder, normalize, cpu = build_encoder(kind, folder), Normalize(IMAGENET_MEAN, IMAGENET_STD), torch.device("cpu")
     found: dict[str, torch.Tensor] = {}
-    for split, dataset in (("train", splits.train), ("test", splits.test)):
-        found[split], found[f"{split}_labels"] = extract_features(encoder, dataset, normalize, cpu)
+    for split, images in (("train", splits.train), ("test", splits.test)):
+        found[split], found[f"{split}_labels"] = extract_features(encoder, images, normalize, cpu)
     save_file({k: v.contiguous() for k, v in found.items()}, str(cache))
     return found
 
@@ -103,17 +110,37 @@ def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, test: tor
         return ((x_test @ weight + bias).argmax(1) == test_labels).double().mean().item()
 
 
+def scores_of(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
+              test_labels: torch.Tensor) -> dict[str, float]:
+    """k-NN and linear-probe test top-1 (the protocol's recipes)."""
+    num_classes = int(train_labels.max()) + 1
+    return {"knn_top1": round(knn_accuracy(train, train_labels, test, test_labels, num_classes, p.KNN_K,
+                                           p.KNN_TEMPERATURE), 4),
+            "linear_top1": round(linear_probe_top1(train, train_labels, test, test_labels, num_classes), 4)}
+
+
+def evaluate_backgrounds(kind: str, folder: Path, bias: float) -> None:
+    """Write ``scores-backgrounds.json``: k-NN and linear top-1 on each background test variant."""
+    from ssl_core.data.shapes import ShapesConfig, background_tests, generate
+    from ssl_core.data.sources import TensorImageDataset
+
+    config = ShapesConfig(background_bias=bias)
+    encoder, normalize, cpu = build_encoder(kind, folder), Normalize(IMAGENET_MEAN, IMAGENET_STD), torch.device("cpu")
+
+    def encode(data) -> tuple[torch.Tensor, torch.Tensor]:
+        return extract_features(encoder, TensorImageDataset(data.images, data.labels), normalize, cpu)
+
+    train, train_labels = encode(generate(config, "train"))
+    scores = {name: scores_of(train, train_labels, *encode(data)) for name, data in background_tests(config).items()}
+    (folder / "scores-backgrounds.json").write_text(json.dumps(scores, indent=1))
+    print(json.dumps(scores))
+
+
 def evaluate(kind: str, folder: Path, dataset: str) -> None:
     """Write ``scores.json``: k-NN and linear-probe test top-1 of ``kind``'s features."""
     f = features(kind, folder, dataset)
-    num_classes = int(f["train_labels"].max()) + 1
-    scores = {
-        "knn_top1": round(knn_accuracy(f["train"], f["train_labels"], f["test"], f["test_labels"], num_classes,
-                                       p.KNN_K, p.KNN_TEMPERATURE), 4),
-        "linear_top1": round(linear_probe_top1(f["train"], f["train_labels"], f["test"], f["test_labels"],
-                                               num_classes), 4),
-        "feature_dim": f["train"].shape[1],
-    }
+    scores = {**scores_of(f["train"], f["train_labels"], f["test"], f["test_labels"]),
+              "feature_dim": f["train"].shape[1]}
     (folder / "scores.json").write_text(json.dumps(scores, indent=1))
     print(json.dumps(scores))
 
@@ -124,5 +151,7 @@ if __name__ == "__main__":
     elif len(sys.argv) == 5 and sys.argv[1] == "evaluate" and sys.argv[2] in ("trained", *p.FLOOR_KINDS) \
             and sys.argv[4] in p.DATASETS:
         evaluate(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) == 5 and sys.argv[1] == "backgrounds" and sys.argv[2] in ("trained", *p.FLOOR_KINDS):
+        evaluate_backgrounds(sys.argv[2], Path(sys.argv[3]), float(sys.argv[4]))
     else:
         sys.exit(__doc__)

@@ -8,9 +8,11 @@ import torch.nn.functional as F
 
 from ssl_core.data.shapes import (
     BACKGROUND_NAMES,
+    BACKGROUND_TESTS,
     CLASS_NAMES,
     ShapesConfig,
     ShapesSet,
+    background_tests,
     class_counts,
     generate,
     render,
@@ -206,3 +208,23 @@ def test_foreground_and_background_take_different_palette_hues(colors: int) -> N
     fg, bg = hue(_mean_colour(data, data.masks) / 255), hue(_mean_colour(data, ~data.masks) / 255)
     assert (fg != bg).all()
     assert set(fg.tolist()) == set(bg.tolist()) == set(range(colors))
+
+
+def test_background_tests_keep_every_foreground_and_swap_only_the_background() -> None:
+    config = ShapesConfig(num_test=200, seed=3)
+    variants = background_tests(config)
+    assert tuple(variants) == BACKGROUND_TESTS
+    test = variants["random"]
+    assert _identical(test, generate(config, "test"))
+    for name, data in variants.items():
+        assert torch.equal(data.labels, test.labels) and torch.equal(data.masks, test.masks), name
+        inside = data.masks[:, None].expand_as(data.images)
+        assert torch.equal(data.images[inside], test.images[inside]), name  # same silhouette, same colour
+    assert (variants["plain"].backgrounds == -1).all()
+    assert torch.equal(variants["own-class"].backgrounds, test.labels)
+    other = variants["other-class"].backgrounds
+    assert (other != test.labels).all() and 0 <= other.min() and other.max() < NUM_CLASSES
+    assert len(other.unique()) == NUM_CLASSES  # every family appears somewhere
+    outside = ~variants["own-class"].masks[:, None].expand_as(test.images)
+    differs = (variants["own-class"].images != variants["other-class"].images) & outside
+    assert differs.flatten(1).any(1).all()  # every image's background changed

@@ -240,3 +240,33 @@ def generate(config: ShapesConfig, split: str) -> ShapesSet:
     backgrounds = torch.where(tied, labels, torch.randint(len(BACKGROUND_NAMES), labels.shape, generator=g))
     return render(labels, backgrounds, config.image_size, int(torch.randint(2**62, (1,), generator=g)),
                   config.colors)
+
+
+BACKGROUND_TESTS: tuple[str, ...] = ("random", "plain", "other-class", "own-class")
+"""The test-split variants of :func:`background_tests`."""
+
+
+def background_tests(config: ShapesConfig) -> dict[str, ShapesSet]:
+    """The test split rendered with four kinds of background, every foreground identical.
+
+    - ``random``: the test split itself (background families uniformly random);
+    - ``plain``: the foreground alone on a plain colour (family ``-1``);
+    - ``other-class``: the family tied to another class, drawn uniformly from the other nine;
+    - ``own-class``: the family tied to the image's own class (what ``background_bias`` 1 trains on).
+
+    A representation that relies on the background scores high on ``own-class`` and low on
+    ``other-class``; one that reads the silhouette scores alike on all four.
+    """
+    test = generate(config, "test")
+    g = torch.Generator().manual_seed(_stream_seed(config.seed, "test"))
+    labels = torch.arange(config.num_test) % len(CLASS_NAMES)
+    labels = labels[torch.randperm(labels.shape[0], generator=g)]
+    torch.rand(labels.shape[0], generator=g)  # replay generate's draws up to the render seed
+    torch.randint(len(BACKGROUND_NAMES), labels.shape, generator=g)
+    seed = int(torch.randint(2**62, (1,), generator=g))
+    shift = 1 + torch.randint(len(CLASS_NAMES) - 1, labels.shape,
+                              generator=torch.Generator().manual_seed(_stream_seed(config.seed, "other-class")))
+    backgrounds = {"plain": torch.full_like(labels, PLAIN), "other-class": (labels + shift) % len(CLASS_NAMES),
+                   "own-class": labels}
+    return {"random": test, **{name: render(labels, b, config.image_size, seed, config.colors)
+                               for name, b in backgrounds.items()}}
