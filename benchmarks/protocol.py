@@ -230,15 +230,27 @@ def machine() -> dict[str, Any]:
 TABLE_HEADER = ("configuration", "k-NN top-1", "linear top-1", "images/s", "peak RSS MiB", "train wall s", "epochs")
 
 
+#: a training whose CPU time is below this multiple of its wall time shared the CPUs (quiet: about 1.8).
+QUIET_CPU_PER_WALL = 1.5
+DISTURBED = "†"
+
+
+def disturbed(row: dict[str, Any]) -> bool:
+    """Whether other processes shared the CPUs during the row's training (its timings are not valid)."""
+    return bool(row.get("train_cpu_s") and row.get("train_wall_s")
+                and row["train_cpu_s"] < QUIET_CPU_PER_WALL * row["train_wall_s"])
+
+
 def table_cells(row: dict[str, Any]) -> list[str]:
-    """A row's cells under ``TABLE_HEADER`` ('-' where a floor has no value)."""
+    """A row's cells under ``TABLE_HEADER`` ('-' where a floor has no value, † on disturbed timings)."""
+    mark = DISTURBED if disturbed(row) else ""
 
     def show(value: Any, pattern: str = "{}") -> str:
         return "-" if value is None else pattern.format(value)
 
     return [row["name"], show(100 * row["knn_top1"], "{:.1f}%"), show(100 * row["linear_top1"], "{:.1f}%"),
-            show(row["images_per_s"], "{:.0f}"), show(row["peak_rss_mib"], "{:.0f}"),
-            show(row["train_wall_s"], "{:.0f}"), str(row["epochs"])]
+            show(row["images_per_s"], "{:.0f}") + mark, show(row["peak_rss_mib"], "{:.0f}"),
+            show(row["train_wall_s"], "{:.0f}") + mark, str(row["epochs"])]
 
 
 def text_table(rows: list[list[str]]) -> str:
@@ -258,6 +270,11 @@ def markdown(benchmark: str, protocol: dict[str, Any], host: dict[str, Any], row
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         lines += ["", f"## {dataset}", "", "| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
         lines += ["| " + " | ".join(table_cells(row)) + " |" for row in rows if row["dataset"] == dataset]
+    if any(disturbed(row) for row in rows):
+        note = (f"{DISTURBED} disturbed: other processes shared the CPUs during this training (train CPU s "
+                f"below {QUIET_CPU_PER_WALL} x train wall s), so its images/s and wall time are not valid; "
+                "accuracies are (CPU training is deterministic).")
+        lines += ["", note]
     lines += ["", "Commands:", ""] + [f"- {row['dataset']} / {row['name']}: `{row['command']}`" for row in rows]
     return "\n".join(lines) + "\n"
 
