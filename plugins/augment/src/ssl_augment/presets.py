@@ -91,28 +91,15 @@ class MoCoV2Views(SymmetricViews):
 
 
 @attrs.define
-class SimSiamViewsConfig:
-    """Options of the ``simsiam`` views; ``blur_p`` defaults by the training image size."""
-
-    num_views: int = num_views_field(2)
-    size: int | None = size_field()
-    crop_scale: tuple[float, float] | None = crop_scale_field((0.2, 1.0))
-    flip_p: float = flip_field(0.5)
-    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.1))
-    jitter_p: float = jitter_p_field(0.8)
-    grayscale_p: float = grayscale_field(0.2)
-    blur_p: float | None = blur_field(None)
-    solarize_p: float = solarize_field(0.0)
-    interpolation: str = interpolation_field()
+class SimSiamViewsConfig(MoCoV2ViewsConfig):
+    """Options of the ``simsiam`` views: the SimSiam paper uses MoCo v2's augmentation, so the same options."""
 
 
-class SimSiamViews(SymmetricViews):
-    """SimSiam views: random resized crop (0.2, 1) and flip, colour jitter, random grayscale, Gaussian blur.
+class SimSiamViews(MoCoV2Views):
+    """SimSiam views, MoCo v2's: random resized crop (0.2, 1) and flip, colour jitter, grayscale, Gaussian blur.
 
     Attributes as ``simclr``'s.
     """
-
-    small_crop_scale = large_crop_scale = (0.2, 1.0)
 
 
 @attrs.define
