@@ -112,6 +112,15 @@ class Component:
     def on_step_start(self, ctx: TrainContext, batch: Batch) -> None:
         """Before the forward of each step, on that step's batch."""
 
+    def on_after_backward(self, ctx: TrainContext, batch: Batch) -> None:
+        """After the step's backward, before the optimiser step.
+
+        The main optimiser's parameters hold the step's gradient in ``.grad``, averaged over
+        processes (under fp16 also multiplied by ``ctx.accelerator.scaler.get_scale()``). A
+        component may read it, as a meta step that needs this step's gradient does, but must
+        not change it.
+        """
+
     def on_step_end(self, ctx: TrainContext) -> None:
         """After the optimiser step: the commit point for side effects."""
 

@@ -119,7 +119,8 @@ def register_regularizers(register: Register) -> None:
     The factory returns a [`Regularizer`][ssl_core.components.Regularizer]: given the batch,
     the branch and its [`BranchOutput`][ssl_core.components.BranchOutput], it returns a term
     added to the loss. It may own parameters with their own optimiser and act before the
-    real update of each step (``on_step_start``), as a meta-learning regularizer needs.
+    real update of each step (``on_step_start`` before the forward, ``on_after_backward``
+    with the step's gradient in hand), as a meta-learning regularizer needs.
 
     Args:
         register: the registration callback.

@@ -50,8 +50,8 @@ def batch(ctx: BuildContext, n: int = 8, seed: int = 1, dtype: torch.dtype = tor
 
 
 def train_context(branch, step: int = 0, lr: float = 0.5) -> SimpleNamespace:
-    """The fields of a TrainContext that icl-msr reads in ``on_step_start``."""
-    return SimpleNamespace(branch=branch, global_step=step, lr=lr, metrics={})
+    """The fields of a TrainContext that icl-msr reads in its stage-2 step."""
+    return SimpleNamespace(branch=branch, global_step=step, lr=lr, metrics={}, accelerator=SimpleNamespace(scaler=None))
 
 
 class Float64NTXent(Loss):

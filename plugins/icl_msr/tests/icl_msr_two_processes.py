@@ -2,7 +2,7 @@
 
 Argument: OUT folder. Each process (1) builds the same tiny SimCLR and icl-msr, takes a batch of
 its own, saves f_msr's parameters, its local meta-gradients and the parameters after one
-``on_step_start``; (2) trains one epoch of tiny shapes with icl-msr through the Trainer (DDP) and
+``update`` (one stage-2 step); (2) trains one epoch of tiny shapes with icl-msr through the Trainer (DDP) and
 saves f_msr's parameters. Files: ``OUT/<name>.rank<r>.safetensors``.
 """
 
@@ -38,7 +38,7 @@ def meta_step(out: Path, rank: int) -> None:
     names = [n for n, _ in reg.semantics.named_parameters()]
     saved = {f"start.{n}": p.clone() for n, p in reg.semantics.named_parameters()}
     saved.update({f"local.{n}": g for n, g in zip(names, reg.meta_step(ctx.branch, data, 0.5).gradients)})
-    reg.on_step_start(train_context(ctx.branch), data)
+    reg.update(train_context(ctx.branch), data)
     saved.update({f"end.{n}": p for n, p in reg.semantics.named_parameters()})
     _save(saved, out, "meta", rank)
 

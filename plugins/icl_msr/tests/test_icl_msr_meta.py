@@ -32,7 +32,7 @@ def test_the_meta_step_leaves_every_parameter_buffer_and_stored_step_state_bit_i
 
     result = reg.meta_step(branch, data, ALPHA)
     assert all(torch.equal(p, q) for p, q in zip(phi, reg.semantics.parameters()))  # meta_step only computes
-    reg.on_step_start(train_context(branch), data)
+    reg.update(train_context(branch), data)
 
     after = branch.state_dict()
     assert before.keys() == after.keys()
@@ -124,11 +124,17 @@ def test_with_gamma_only_the_uniformity_term_spreads_the_semantic_vectors_apart(
                                    list(reg.semantics.parameters()))
     torch.testing.assert_close(_flat(reg.meta_step(ctx.branch, data, ALPHA).gradients), _flat(expected))
     for step in range(30):
-        reg.on_step_start(train_context(ctx.branch, step), data)
-        reg.on_step_end(train_context(ctx.branch, step))
+        reg.update(train_context(ctx.branch, step), data)
     end = reg.semantic_vectors(ctx.branch, data).detach()
     assert uniformity(end, 2.0) < uniformity(start, 2.0) - 0.5
     assert _mean_cosine(end) < _mean_cosine(start) - 0.1
+
+
+def _real_step(reg, branch, data, step: int) -> None:
+    """The trainer's order: forward with the stage-1 term, backward, ``on_after_backward``."""
+    out = branch(data)
+    (out.loss + reg(data, out, branch)).backward()
+    reg.on_after_backward(train_context(branch, step), data)
 
 
 def test_the_meta_step_runs_every_meta_every_steps():
@@ -138,10 +144,27 @@ def test_the_meta_step_runs_every_meta_every_steps():
     changed = []
     for step in range(6):
         before = _flat([p.clone() for p in reg.semantics.parameters()])
-        reg.on_step_start(train_context(ctx.branch, step), data)
+        _real_step(reg, ctx.branch, data, step)
+        ctx.branch.zero_grad()
         reg.on_step_end(train_context(ctx.branch, step))
         changed.append(not torch.equal(before, _flat(reg.semantics.parameters())))
     assert changed == [True, False, False, True, False, False]
+
+
+@pytest.mark.parametrize(("name", "base"), [("simclr", None), ("byol", None), ("sdclr-pruned", "simclr")])
+def test_the_trainer_path_reuses_the_real_step_and_gets_the_same_meta_gradient(name, base, monkeypatch):
+    """In training the meta step takes the real forward's features and backward's gradient; the
+    result equals the stand-alone meta step's, which computes both functionally."""
+    ctx = context(name, base)
+    reg = create("regularizer", "icl-msr", ctx)
+    data = batch(ctx)
+    standalone = _flat(reg.meta_step(ctx.branch, data, ALPHA).gradients)
+    seen = {}
+    monkeypatch.setattr(reg, "update", lambda c, b, features, g: seen.update(
+        gradients=_flat(reg.meta_step(c.branch, b, c.lr, features, g).gradients)))
+    _real_step(reg, ctx.branch, data, 0)
+    assert standalone.abs().max() > 0
+    torch.testing.assert_close(seen["gradients"], standalone, rtol=1e-4, atol=1e-7)
 
 
 def test_stage_one_gives_f_msr_no_gradient_and_the_encoder_one():

@@ -106,12 +106,12 @@ def test_bad_choices_are_reported_with_the_valid_ones(option, value, valid):
 
 
 def test_a_short_shapes_run_with_icl_msr_still_learns(tmp_path, one_thread):
-    """4 epochs on 600 shapes (16 px, widths 8-16-32-32, batch 32, meta step every 2 steps).
-    Measured k-NN top-1 (untrained -> trained): 0.163 -> 0.223 and 0.097 -> 0.230 (seeds 0, 1); simclr
-    alone gets 0.227 with seed 0 on this tiny budget."""
-    result = Trainer(branch="simclr", epochs=4, batch_size=32, callback=["knn-monitor"], seed=0, device="cpu",
+    """8 epochs on 600 shapes (16 px, widths 8-16-32-32, batch 32, meta step every 2 steps).
+    Measured k-NN top-1 (untrained -> trained): 0.163 -> 0.230, 0.097 -> 0.260 and 0.197 -> 0.253
+    (seeds 0, 1, 2); simclr alone gets 0.273, 0.223 and 0.283 on this tiny budget."""
+    result = Trainer(branch="simclr", epochs=8, batch_size=32, callback=["knn-monitor"], seed=0, device="cpu",
                      regularizer=["icl-msr"], output_dir=str(tmp_path / "learn"),
                      sets=["dataset.num_train=600", "dataset.num_test=300", "dataset.image_size=16",
                            "encoder.widths=[8, 16, 32, 32]", "callback.k=20", "regularizer.meta_every=2"]).fit()
     untrained, trained = result.summary["knn_top1_untrained"], result.summary["knn_top1"]
-    assert trained >= 0.18 and trained >= untrained + 0.04, (untrained, trained)  # 10 classes: chance 0.1
+    assert trained >= 0.2 and trained >= untrained + 0.05, (untrained, trained)  # 10 classes: chance 0.1

@@ -322,6 +322,8 @@ class Trainer:
             with acc.autocast():
                 loss, logs = self.model(batch)
             acc.backward(loss)
+            for component in self.components:
+                component.on_after_backward(ctx, batch)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             for component in self.components:

@@ -17,6 +17,12 @@ encoder and differentiates the heads twice (create_graph): exact, and no double 
 through the encoder. ``finite-difference`` uses ``d/dphi [g . v] ~ d/dphi [F(theta + eps v) -
 F(theta - eps v)] / (2 eps)`` with ``eps = fd_epsilon / |v|`` (DARTS), two extra forwards.
 
+In training, ``g`` and the pooled features at theta are the real step's own: the meta step
+runs after the step's backward and before its optimiser step (``on_after_backward``), so it
+reuses that forward and backward instead of repeating them (``g`` is the same either way, as
+``A`` gets no gradient in stage 1). [`step_gradient`][ssl_icl_msr.meta.step_gradient]
+computes both functionally for a meta step outside the trainer.
+
 Across processes ``g`` and ``v`` are averaged, as the real step's DDP gradients are, so every
 process takes the same virtual step; each process then differentiates its own batch's term
 and the caller averages the f_msr gradients. Stop-gradients of the base method (BYOL's
@@ -69,12 +75,32 @@ def average_over_processes(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return [part.view_as(t) for part, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
 
 
+def step_gradient(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], views: list[torch.Tensor],
+                  teacher: list[torch.Tensor | None] | None, semantics: torch.Tensor,
+                  weight: float) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The pooled features at theta and ``g = dL_to/dtheta`` (averaged over processes), functionally.
+
+    What the real step's forward and backward give the trainer's meta step, for a meta step
+    run on its own; nothing stored is modified.
+    """
+    theta = list(params.values())
+    features = evaluator.encode(params, views)
+    objective = evaluator.ct_loss(params, features, teacher)
+    if weight:
+        objective = objective + weight * evaluator.msr_loss(params, features, teacher, semantics.detach())
+    g = average_over_processes(_zeros_for_none(torch.autograd.grad(objective, theta, allow_unused=True), theta))
+    return [f.detach() for f in features], g
+
+
 def meta_gradients(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], semantics: Callable[[], torch.Tensor],
                    phi: list[torch.Tensor], batch: Batch, teacher: list[torch.Tensor | None] | None,
-                   alpha: float, config: ICLMSRConfig) -> MetaResult:
+                   features: list[torch.Tensor], g: list[torch.Tensor], alpha: float,
+                   config: ICLMSRConfig) -> MetaResult:
     """dL_meta/dphi on ``batch`` (module docstring); ``semantics()`` returns ``A`` with its graph to ``phi``.
 
-    ``params`` are the trained parameters theta (by name); nothing stored is modified.
+    ``params`` are the trained parameters theta (by name), ``features`` the pooled features of
+    the batch's first two views at theta and ``g`` the step's gradient dL_to/dtheta (in the
+    order of ``params``, averaged over processes). Nothing stored is modified.
     """
     views = batch.views[:2]
     names = list(params)
@@ -82,27 +108,20 @@ def meta_gradients(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], 
     semantics_now = semantics()
     exact = config.meta_gradient == "exact"
 
-    features = evaluator.encode(params, views)
-    leaves = [f.detach().requires_grad_() for f in features]
-    objective = (evaluator.ct_loss(params, leaves, teacher)
-                 + config.weight * evaluator.msr_loss(params, leaves, teacher, semantics_now))
-    grads = torch.autograd.grad(objective, leaves + theta, create_graph=exact, allow_unused=True)
-    d_features, d_theta = list(grads[:len(leaves)]), list(grads[len(leaves):])
-    d_features = _zeros_for_none(d_features, leaves)
-    through_encoder = torch.autograd.grad(features, theta, [d.detach() for d in d_features], allow_unused=True)
-    g = [e + (0 if d is None else d.detach()) for e, d in
-         zip(_zeros_for_none(through_encoder, theta), d_theta)]
-    g = average_over_processes(g)
-
     moved = {k: (p.detach() - alpha * step).requires_grad_() for k, p, step in zip(names, theta, g)}
     meta_loss = evaluator.ct_loss(moved, evaluator.encode(moved, views), teacher)
     v = average_over_processes(_zeros_for_none(
         torch.autograd.grad(meta_loss, list(moved.values()), allow_unused=True), theta))
 
     if exact:
+        leaves = [f.detach().requires_grad_() for f in features]
+        objective = (evaluator.ct_loss(params, leaves, teacher)
+                     + config.weight * evaluator.msr_loss(params, leaves, teacher, semantics_now))
+        grads = torch.autograd.grad(objective, leaves + theta, create_graph=True, allow_unused=True)
+        d_features = _zeros_for_none(grads[:len(leaves)], leaves)
         tangent = evaluator.encode_tangent(params, dict(zip(names, v)), views)
         along = sum((d * w).sum() for d, w in zip(d_features, tangent))
-        along = along + sum((d * step).sum() for d, step in zip(d_theta, v) if d is not None)
+        along = along + sum((d * step).sum() for d, step in zip(grads[len(leaves):], v) if d is not None)
         second = -alpha * along
     else:
         second = -alpha * config.weight * _finite_difference(evaluator, params, names, v, views, teacher,

@@ -1,4 +1,4 @@
-"""The ``icl-msr`` regularizer: stage 1 in ``forward``, stage 2 (the meta step) in ``on_step_start``."""
+"""The ``icl-msr`` regularizer: stage 1 in ``forward``, stage 2 (the meta step) in ``on_after_backward``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 from ssl_icl_msr.config import ICLMSRConfig
 from ssl_icl_msr.evaluator import BranchEvaluator
 from ssl_icl_msr.functional import trained_parameters
-from ssl_icl_msr.meta import MetaResult, meta_gradients
+from ssl_icl_msr.meta import MetaResult, meta_gradients, step_gradient
 from ssl_icl_msr.semantics import MetaSemantics, conv_body, mlp_body
 from ssl_icl_msr.strata import check_branch
 
@@ -43,9 +43,10 @@ class ICLMSR(Regularizer):
 
     ``P_t(i)`` the base method's positive probability of anchor ``i`` on the pooled features
     ``a_t * h`` of both views (see [`Strata`][ssl_icl_msr.strata.Strata]). Stage 2
-    (``on_step_start``, every ``meta_every`` steps, before the real update) trains f_msr with
-    its own Adam on ``L_ct(theta') + gamma L_uni(A_s)`` through one virtual SGD step
-    ``theta' = theta - alpha dL_to/dtheta`` (see [`meta_gradients`][ssl_icl_msr.meta.meta_gradients]).
+    (``on_after_backward``, every ``meta_every`` steps, before the real update) trains f_msr
+    with its own Adam on ``L_ct(theta') + gamma L_uni(A_s)`` through one virtual SGD step
+    ``theta' = theta - alpha dL_to/dtheta``, reusing the step's own forward and gradient (see
+    [`meta_gradients`][ssl_icl_msr.meta.meta_gradients]).
     f_msr's parameters are in this module (checkpointed) but not in the main optimiser.
     """
 
@@ -57,6 +58,7 @@ class ICLMSR(Regularizer):
         self.optimizer = torch.optim.Adam(self.semantics.parameters(), lr=config.msr_lr)
         self._evaluator: BranchEvaluator | None = None
         self._step: tuple[Batch, list[torch.Tensor | None] | None, torch.Tensor | None] | None = None
+        self._features: list[torch.Tensor] | None = None
         self._sums = {"icl_msr_meta_loss": 0.0, "icl_msr_uniformity": 0.0}
         self._meta_steps = 0
 
@@ -81,7 +83,11 @@ class ICLMSR(Regularizer):
         return self.semantics(msr_input, batch.image.shape[0])
 
     def forward(self, batch: Batch, output: BranchOutput, branch: Branch) -> torch.Tensor:
-        """Stage 1: ``lambda * L_msr`` on the step's pooled features, ``A_s`` detached."""
+        """Stage 1: ``lambda * L_msr`` on the step's pooled features, ``A_s`` detached.
+
+        The features are kept (detached) for this step's meta step.
+        """
+        self._features = [f.detach() for f in output.features[:2]]
         if self.config.weight == 0:
             return output.loss.new_zeros(())
         teacher, _ = self._inputs(branch, batch)
@@ -89,12 +95,22 @@ class ICLMSR(Regularizer):
             semantics = self.semantic_vectors(branch, batch)
         return self.config.weight * self.evaluator(branch).msr_loss({}, output.features, teacher, semantics)
 
-    def meta_step(self, branch: Branch, batch: Batch, alpha: float) -> MetaResult:
-        """This process's f_msr gradients of stage 2 on ``batch`` (nothing is updated)."""
+    def meta_step(self, branch: Branch, batch: Batch, alpha: float, features: list[torch.Tensor] | None = None,
+                  g: list[torch.Tensor] | None = None) -> MetaResult:
+        """This process's f_msr gradients of stage 2 on ``batch`` (nothing is updated).
+
+        ``features`` and ``g``: the real step's pooled features and gradient at theta (see
+        [`meta_gradients`][ssl_icl_msr.meta.meta_gradients]); without them, both are computed
+        functionally ([`step_gradient`][ssl_icl_msr.meta.step_gradient]).
+        """
         teacher, _ = self._inputs(branch, batch)
-        phi = list(self.semantics.parameters())
-        return meta_gradients(self.evaluator(branch), trained_parameters(branch),
-                              lambda: self.semantic_vectors(branch, batch), phi, batch, teacher, alpha, self.config)
+        params = trained_parameters(branch)
+        evaluator = self.evaluator(branch)
+        if features is None or g is None:
+            features, g = step_gradient(evaluator, params, batch.views[:2], teacher,
+                                        self.semantic_vectors(branch, batch), self.config.weight)
+        return meta_gradients(evaluator, params, lambda: self.semantic_vectors(branch, batch),
+                              list(self.semantics.parameters()), batch, teacher, features, g, alpha, self.config)
 
     def on_fit_start(self, ctx: TrainContext) -> None:
         """Refuse the exact meta-gradient with SyncBatchNorm, which has no forward-mode derivative."""
@@ -104,12 +120,26 @@ class ICLMSR(Regularizer):
                 "(CUDA, several processes) does not support; use --set regularizer.icl-msr.meta_gradient="
                 "finite-difference")
 
-    def on_step_start(self, ctx: TrainContext, batch: Batch) -> None:
-        """Stage 2 every ``meta_every`` steps: f_msr's Adam step on gradients averaged over processes."""
-        if ctx.global_step % self.config.meta_every:
+    def on_after_backward(self, ctx: TrainContext, batch: Batch) -> None:
+        """Stage 2 every ``meta_every`` steps, on the real step's features and gradient.
+
+        Skipped on a step whose fp16 gradient overflowed (the optimiser skips that step too).
+        """
+        if ctx.global_step % self.config.meta_every or self._features is None:
             return
+        params = list(trained_parameters(ctx.branch).values())
+        scaler = ctx.accelerator.scaler
+        scale = 1.0 if scaler is None else float(scaler.get_scale())
+        g = [torch.zeros_like(p) if p.grad is None else p.grad.detach() / scale for p in params]
+        if scaler is not None and not all(x.isfinite().all() for x in g):
+            return
+        self.update(ctx, batch, [f.to(params[0].dtype) for f in self._features], g)
+
+    def update(self, ctx: TrainContext, batch: Batch, features: list[torch.Tensor] | None = None,
+               g: list[torch.Tensor] | None = None) -> None:
+        """One stage-2 step on ``batch``: f_msr's Adam step on meta-gradients averaged over processes."""
         alpha = ctx.lr if self.config.meta_lr is None else self.config.meta_lr
-        result = self.meta_step(ctx.branch, batch, alpha)
+        result = self.meta_step(ctx.branch, batch, alpha, features, g)
         for parameter, grad in zip(self.semantics.parameters(), result.gradients):
             parameter.grad = grad
         average_gradients(self.semantics.parameters())
@@ -120,8 +150,9 @@ class ICLMSR(Regularizer):
         self._meta_steps += 1
 
     def on_step_end(self, ctx: TrainContext) -> None:
-        """Forget the step's cached teacher features."""
+        """Forget the step's cached teacher features, f_msr input and pooled features."""
         self._step = None
+        self._features = None
 
     def on_epoch_start(self, ctx: TrainContext) -> None:
         """Reset the epoch's meta-step means."""
