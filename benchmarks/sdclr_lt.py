@@ -143,7 +143,8 @@ def main() -> None:
         md += ["", f"## {dataset} (split seed {subset[0]['split_seed']}, {subset[0]['epochs']} epochs)", "",
                "| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
         md += ["| " + " | ".join(c) + " |" for c in table(subset)]
-        md += ["", "| configuration | train images | images/s | train wall s | peak RSS MiB | k-NN top-1 |",
+        md += ["", ("| configuration | train images | images/s | train wall s | peak RSS MiB | "
+                    "monitor k-NN top-1 (bank: the run's own training split) |"),
                "| --- | --- | --- | --- | --- | --- |"]
         md += [f"| {r['name']} | {r['train_images']} | {r['images_per_s']:.0f} | {r['train_wall_s']:.0f} | "
                f"{r['peak_rss_mib']:.0f} | {percent(r['knn_top1'])} |"
