@@ -1,6 +1,6 @@
 """ICL-MSR against its base method: background reliance on shapes, accuracy on CIFAR-10, a sweep.
 
-    .venv/bin/python benchmarks/icl_msr.py [--part backgrounds|cifar10|sweep] [--epochs N] [--force]
+    .venv/bin/python benchmarks/icl_msr.py [--part backgrounds|cifar10|sweep] [--skip PART/NAME] [--epochs N] [--force]
 
 Every training follows the CPU protocol (benchmarks/README.md: small ResNet, 32 px, batch 256,
 30 epochs, seed 0, each configuration in its own resumable process), the base method and
@@ -148,12 +148,18 @@ def main() -> None:
     parser.add_argument("--part", action="append", choices=sorted(PARTS), help="repeatable (default: all)")
     parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="other than 30: a smoke test")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
+    parser.add_argument("--skip", action="append", default=[], metavar="PART/NAME",
+                        help="leave a configuration out this time (repeatable); the results list it as not run")
     args = parser.parse_args()
     parts = args.part or list(PARTS)
+    known = [f"{part}/{name}" for part in PARTS for name in PARTS[part]]
+    if unknown := sorted(set(args.skip) - set(known)):
+        parser.error(f"--skip {', '.join(unknown)}: no such configuration; valid: {', '.join(known)}")
     if "cifar10" in parts:
         p.prepare_data()
     rows = [run(part, name, cfg, bias, args.epochs, args.force)
-            for part in parts for name, (cfg, bias) in PARTS[part].items()]
+            for part in parts for name, (cfg, bias) in PARTS[part].items() if f"{part}/{name}" not in args.skip]
+    skipped = [key for key in args.skip if key.split("/", 1)[0] in parts]
     host = p.machine()
     out = p.RESULTS if args.epochs == p.EPOCHS else p.CACHE / "smoke-results"
     out.mkdir(parents=True, exist_ok=True)
@@ -161,11 +167,11 @@ def main() -> None:
                             f"sweep: {SWEEP['num_train']} shapes images, {SWEEP['epochs']} epochs",
                 "knn": p.PROTOCOL["knn"], "linear_probe": p.PROTOCOL["linear_probe"]}
     payload = {"benchmark": "icl_msr", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "protocol": protocol, "machine": host, "rows": rows}
+               "protocol": protocol, "machine": host, "rows": rows, "not_run": skipped}
     (out / "icl_msr.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# icl_msr", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",
           f"Machine: {host['nproc']} CPUs, {host['cpu']}, torch {host['torch']}, commit {host['git_commit']}.",
-          *tables(rows), "", "Commands:", "", *(f"- {r['part']} / {r['name']}: `{r['command']}`" for r in rows)]
+          *tables(rows), *(["", f"Not run this time: {', '.join(skipped)}."] if skipped else []), "", "Commands:", "", *(f"- {r['part']} / {r['name']}: `{r['command']}`" for r in rows)]
     (out / "icl_msr.md").write_text("\n".join(md) + "\n")
     print("\n".join(tables(rows)))
     print(f"\n{p.relative(out / 'icl_msr')}.json, .md")
