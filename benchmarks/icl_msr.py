@@ -155,11 +155,11 @@ def main() -> None:
     known = [f"{part}/{name}" for part in PARTS for name in PARTS[part]]
     if unknown := sorted(set(args.skip) - set(known)):
         parser.error(f"--skip {', '.join(unknown)}: no such configuration; valid: {', '.join(known)}")
+    skipped = [key for key in known if key in args.skip and key.split("/", 1)[0] in parts]
     if "cifar10" in parts:
         p.prepare_data()
     rows = [run(part, name, cfg, bias, args.epochs, args.force)
-            for part in parts for name, (cfg, bias) in PARTS[part].items() if f"{part}/{name}" not in args.skip]
-    skipped = [key for key in args.skip if key.split("/", 1)[0] in parts]
+            for part in parts for name, (cfg, bias) in PARTS[part].items() if f"{part}/{name}" not in skipped]
     host = p.machine()
     out = p.RESULTS if args.epochs == p.EPOCHS else p.CACHE / "smoke-results"
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,8 @@ def main() -> None:
     (out / "icl_msr.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# icl_msr", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",
           f"Machine: {host['nproc']} CPUs, {host['cpu']}, torch {host['torch']}, commit {host['git_commit']}.",
-          *tables(rows), *(["", f"Not run this time: {', '.join(skipped)}."] if skipped else []), "", "Commands:", "", *(f"- {r['part']} / {r['name']}: `{r['command']}`" for r in rows)]
+          *tables(rows), *(["", f"Not run this time: {', '.join(skipped)}."] if skipped else []),
+          "", "Commands:", "", *(f"- {r['part']} / {r['name']}: `{r['command']}`" for r in rows)]
     (out / "icl_msr.md").write_text("\n".join(md) + "\n")
     print("\n".join(tables(rows)))
     print(f"\n{p.relative(out / 'icl_msr')}.json, .md")
