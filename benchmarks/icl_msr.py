@@ -10,7 +10,7 @@ ICL-MSR at their defaults (n 8, lambda 0.5, gamma 0.1, meta step every step).
   images in ten show the background family tied to their class), SimCLR with and without
   ICL-MSR, and SimCLR on unbiased shapes as the reference. Scored by k-NN and the linear
   probe with the run's own training images as bank / probe set, on four renderings of the
-  1,000 test images with identical foregrounds (``ssl_core.data.shapes.background_tests``):
+  1,000 test images with identical foregrounds (``ssl_shapes.background_tests``):
   random, plain, another class's and the own class's background. Reliance on the
   background shows as own-class far above other-class.
 - ``cifar10``: SimCLR and BYOL with and without ICL-MSR on the protocol's CIFAR-10 subset

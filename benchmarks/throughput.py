@@ -33,7 +33,7 @@ def measure(name: str, args: list[str], round_: int, work) -> dict[str, float]:
     folder.mkdir(parents=True)
     command = [str(p.SSL.relative_to(p.ROOT)), "run", "--dataset", p.relative(p.DATA), "--encoder", p.ENCODER,
                "--batch-size", str(p.BATCH_SIZE), "--epochs", str(EPOCHS), "--seed", str(p.SEED),
-               "--device", "cpu", "--callback", "checkpoint", "--output-dir", p.relative(folder), *args]
+               "--device", "cpu", "--no-callback", "knn-monitor", "--output-dir", p.relative(folder), *args]
     child = p.run_child(command, folder / "train.log")
     metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     return {"images_per_s": metrics[-1]["images_per_s"], "peak_rss_mib": child.peak_rss_mib,

@@ -12,7 +12,7 @@
 
 ``backgrounds`` does the same with the shapes training split drawn at ``background_bias``
 BIAS (the run's own training images) as k-NN bank and probe training set, and each variant
-of ``ssl_core.data.shapes.background_tests`` (random, plain, other-class, own-class
+of ``ssl_shapes.background_tests`` (random, plain, other-class, own-class
 backgrounds, identical foregrounds) as test set; it writes ``FOLDER/scores-backgrounds.json``.
 """
 
@@ -35,7 +35,7 @@ from ssl_core.data.sources import DatasetSplits, HFDatasetConfig, load_hf
 from ssl_core.evaluation.features import extract_features
 from ssl_core.evaluation.knn import knn_accuracy
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from ssl_core.training.trainer import ENCODER_FILE
+from ssl_core.run_folder import ENCODER as ENCODER_FILE
 from torch import nn
 
 
@@ -121,8 +121,8 @@ def scores_of(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tenso
 
 def evaluate_backgrounds(kind: str, folder: Path, bias: float) -> None:
     """Write ``scores-backgrounds.json``: k-NN and linear top-1 on each background test variant."""
-    from ssl_core.data.shapes import ShapesConfig, background_tests, generate
     from ssl_core.data.sources import TensorImageDataset
+    from ssl_shapes import ShapesConfig, background_tests, generate
 
     config = ShapesConfig(background_bias=bias)
     encoder, normalize, cpu = build_encoder(kind, folder), Normalize(IMAGENET_MEAN, IMAGENET_STD), torch.device("cpu")

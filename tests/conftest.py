@@ -16,7 +16,7 @@ TINY_RUN = {
     "dataset": "shapes",
     "epochs": 1,
     "batch_size": 32,
-    "callback": [],
+    "no_callback": ["knn-monitor"],
     "options": {
         "encoder": {"small-resnet": {"widths": [8, 8, 16, 16]}},
         "dataset": {"shapes": {"num_train": 128, "num_test": 40, "image_size": 16}},
@@ -37,11 +37,12 @@ def plugin_dir(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
 
-    def write(dist: str, module: str, source: str) -> None:
+    def write(dist: str, module: str, source: str, requires: str | None = None) -> None:
         (root / f"{module}.py").write_text(source)
         info = root / f"{module}-0.1.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        requirement = f"Requires-Dist: {requires}\n" if requires else ""
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n{requirement}")
         (info / "entry_points.txt").write_text(f"[ssl]\n{module} = {module}\n")
 
     plugins.reset_plugins()

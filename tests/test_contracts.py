@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
-from ssl_core import Batch, BuildContext, create
+from ssl_core import Batch, Branch, BuildContext, WrapperBranch, create
 from ssl_core.training.model import SSLModel
 from ssl_core.training.trainer import Trainer
 
@@ -77,7 +77,7 @@ class _OwnedStateRegularizer(torch.nn.Module):
 
 def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
     from ssl_core import hookimpl, plugins, registry
-    from ssl_core.training import checkpoint
+    from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 
     class Plugin:
         @hookimpl
@@ -88,10 +88,10 @@ def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
     plugins.pm.register(Plugin(), name="owned-state-test")
     registry.clear_cache()
     try:
-        tiny_run.update(regularizer=["owned-state"], callback=["checkpoint"])
+        tiny_run.update(regularizer=["owned-state"], no_callback=["knn-monitor"])
         trainer = Trainer(tiny_run)
         trainer.fit()
-        tensors, meta = checkpoint.load(checkpoint.latest(trainer.output_dir))
+        tensors, meta = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
         assert tensors["model.regularizers.owned-state.calls"].item() == 3  # one per step, 3 steps
         assert "owned-state.meta" in meta["optimizers"]
         assert any(k.startswith("optimizer.owned-state.meta.0.exp_avg") for k in tensors)
@@ -101,4 +101,46 @@ def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
         assert reg.calls.item() == 6 and reg.optimizer.state_dict()["state"][0]["step"].item() == 6
     finally:
         plugins.pm.unregister(name="owned-state-test")
+        registry.clear_cache()
+
+
+class _Wrapper(WrapperBranch):
+    """A wrapper that only wraps: ``simclr`` as its base, one own parameter."""
+
+    def __init__(self, config, context):
+        super().__init__(create("branch", "simclr", context, hidden_dim=8, out_dim=8))
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+
+def test_every_lifecycle_method_reaches_a_wrappers_base_without_forwarding(tiny_run, monkeypatch):
+    from ssl_core import hookimpl, plugins, registry
+
+    calls = []
+    for method in ("on_fit_start", "on_epoch_start", "on_step_start", "on_after_backward", "on_step_end",
+                   "on_epoch_end", "on_fit_end"):  # the base class's no-ops, recorded for the base only
+        def record(self, *args, _method=method):
+            if not isinstance(self, _Wrapper) and isinstance(self, Branch):
+                calls.append(_method)
+        monkeypatch.setattr(Branch, method, record)
+
+    class Plugin:
+        @hookimpl
+        def register_branches(self, register):
+            register("test-wrapper", _Wrapper, defaults={"views": "simclr", "loss": "nt-xent"})
+
+    plugins.load_plugins()
+    plugins.pm.register(Plugin(), name="wrapper-test")
+    registry.clear_cache()
+    try:
+        tiny_run.update(branch="test-wrapper", no_callback=["knn-monitor"])
+        trainer = Trainer(tiny_run)
+        trainer.fit()
+        assert trainer.branch.base in trainer.components
+        assert calls.count("on_after_backward") == calls.count("on_step_end") == 3 == calls.count("on_step_start")
+        assert {"on_fit_start", "on_epoch_start", "on_epoch_end", "on_fit_end"} <= set(calls)
+        groups = trainer.branch.parameter_groups()
+        assert any(p is trainer.branch.scale for g in groups for p in g["params"])  # the wrapper's own group
+        assert trainer.branch.encoder is trainer.branch.base.encoder
+    finally:
+        plugins.pm.unregister(name="wrapper-test")
         registry.clear_cache()

@@ -23,8 +23,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ssl_core import Batch
-from ssl_core.losses.swav import sinkhorn
-from ssl_core.training import checkpoint
+from ssl_swav import sinkhorn
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 
 SCRIPTS = Path(__file__).parent / "distributed"
 sys.path.insert(0, str(SCRIPTS))
@@ -65,7 +65,7 @@ def checks(tmp_path_factory) -> Path:
 
 
 def test_on_one_process_the_helpers_are_identities():
-    from ssl_core.distributed import average_gradients, broadcast_, gather, gather_with_grad, rank, world_size
+    from ssl_core.nn.distributed import average_gradients, broadcast_, gather, gather_with_grad, rank, world_size
 
     x = torch.randn(3, 2, requires_grad=True)
     assert world_size() == 1 and rank() == 0
@@ -165,7 +165,7 @@ def _check_run_folder(run: Path) -> dict:
     """One checkpoint (epoch 1), the encoder, one metrics line with k-NN, no temporary files."""
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001"]
     assert not [p.name for p in run.rglob("*") if ".tmp" in p.name]
-    _, meta = checkpoint.load(run / "checkpoints" / "epoch-0001")
+    _, meta = load_checkpoint(run / "checkpoints" / "epoch-0001")
     assert meta["global_step"] == STEPS  # each process took 16 of the 32 images per step
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["epoch"] == 1 and 0.0 <= rows[0]["knn_top1"] <= 1.0
@@ -205,7 +205,7 @@ def test_trainer_moco_on_two_processes_with_a_self_trained_regularizer(checks):
 
 def test_parameters_queue_and_momentum_targets_agree_across_processes(checks):
     ranks = _per_rank(checks, "state")
-    tensors, _ = checkpoint.load(checks / "run" / "checkpoints" / "epoch-0001")
+    tensors, _ = load_checkpoint(checks / "run" / "checkpoints" / "epoch-0001")
     statistics = ("running_mean", "running_var", "num_batches_tracked")  # each process's last batch
     compared = [k for k in ranks[0] if not k.endswith(statistics)]
     assert any(k.startswith("branch.key_encoder.") for k in compared) and "branch.queue" in compared

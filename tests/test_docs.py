@@ -60,3 +60,21 @@ def test_every_hook_page_is_in_the_nav():
 @pytest.mark.parametrize("kind", list(registry.KINDS))
 def test_every_kind_is_in_the_interface_spec(kind):
     assert f"`{kind}`" in (DOCS / "interface.md").read_text()
+
+
+def test_the_run_field_table_in_usage_matches_the_run_config():
+    import attrs
+
+    from ssl_core.config import RunConfig
+
+    text = (DOCS / "usage.md").read_text()
+    table = text.split("<!-- run-fields:start -->")[1].split("<!-- run-fields:end -->")[0]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        name, default, doc = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[name.strip("`")] = (yaml.safe_load(default.strip("`")), doc)
+    fields = attrs.fields(RunConfig)
+    assert list(rows) == [f.name for f in fields], "the run-field table lists other fields than RunConfig"
+    for field in fields:
+        default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
+        assert rows[field.name] == (default, field.metadata["doc"].replace("|", "/")), field.name

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ssl_core import BuildContext, create
-from ssl_core.encoders.variants import BatchNormSet, conv_weight_names, run_variant
+from ssl_sdclr.variants import BatchNormSet, conv_weight_names, run_variant
 
 
 @pytest.mark.parametrize("size, cifar", [(32, True), (64, True), (96, False)])

@@ -101,7 +101,7 @@ def lt_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "run"
     result = CliRunner().invoke(cli, [
         "run", "--branch", "simclr", "--epochs", "1", "--batch-size", "32", "--output-dir", str(out),
-        "--imbalance", "10", "--split-seed", "1", "--callback", "checkpoint",
+        "--imbalance", "10", "--split-seed", "1", "--no-callback", "knn-monitor",
         "--set", "encoder.widths=[8, 8, 16, 16]", "--set", "dataset.num_train=500", "--set", "dataset.num_test=40",
         "--set", "dataset.image_size=16",
     ])

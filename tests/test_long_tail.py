@@ -16,7 +16,7 @@ from ssl_core.data.long_tail import (
     training_subset,
 )
 from ssl_core.data.sources import DatasetSplits, TensorImageDataset
-from ssl_core.training import checkpoint
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
 
 CIFAR10_LT_COUNTS = [4500, 2697, 1617, 969, 581, 348, 208, 125, 75, 45]
@@ -149,12 +149,12 @@ def test_run_fields_are_validated_with_clear_errors():
 
 def test_a_run_trains_on_the_subset_and_writes_class_counts(tiny_run):
     tiny_run["options"]["dataset"]["shapes"]["num_train"] = 200  # 20 per class: pools of 18
-    tiny_run["callback"] = ["checkpoint"]
+    tiny_run["no_callback"] = ["knn-monitor"]
     result = Trainer({**tiny_run, "imbalance": 10.0, "split_seed": 1, "balanced_twin": True, "batch_size": 16}).fit()
     record = json.loads((result.output_dir / "class_counts.json").read_text())
     lt = class_counts(18, 10, 10.0)
     twin = sum(lt) // 10 * 10
     assert record["long_tail_counts"] == lt and record["counts"] == [twin // 10] * 10 and record["total"] == twin
     assert record["validation_size"] == 20 and record["class_names"][0] == "circle"
-    state = json.loads((checkpoint.latest(result.output_dir) / checkpoint.META).read_text())
+    state = json.loads((RunFolder(result.output_dir).latest_checkpoint() / STATE_META).read_text())
     assert state["global_step"] == twin // 16  # one epoch over the balanced twin, not the 200 images

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_core.momentum import cosine_momentum, momentum_copy, update_momentum
+from ssl_core.nn.momentum import cosine_momentum, momentum_copy, update_momentum
 
 
 def test_ema_update_is_exact_and_leaves_buffers_alone():

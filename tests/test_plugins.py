@@ -8,11 +8,11 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from ssl_core import available, create, plugins, registry
+from ssl_core import DuplicateComponentError, available, create, plugins, registry
 
 LOSS_PLUGIN = '''
 from ssl_core import hookimpl
-from ssl_core.losses.cosine import NegativeCosineLoss
+from ssl_losses import NegativeCosineLoss
 
 @hookimpl
 def register_losses(register):
@@ -28,7 +28,7 @@ def test_entry_point_plugin_is_discovered_with_its_package(plugin_dir, monkeypat
     plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="extra-loss"))
     _select(monkeypatch, "ssl-throwaway-a")
     assert "extra-loss" in available("loss")
-    spec = registry.get("loss", "extra-loss")
+    spec = registry.spec("loss", "extra-loss")
     assert (spec.package, spec.version, spec.description) == ("ssl-throwaway-a", "0.1", "throwaway")
     assert create("loss", "extra-loss").input_kind == "prediction-target"
 
@@ -39,14 +39,14 @@ def test_plugins_not_selected_by_ssl_load_plugins_are_not_loaded(plugin_dir, mon
     monkeypatch.setenv("SSL_LOAD_PLUGINS", "")
     plugins.reset_plugins()
     assert available("branch") == []  # only the built-ins remain
-    assert "nt-xent" in available("loss")
+    assert available("loss") == [] and "small-resnet" in available("encoder")  # losses are a plugin now
 
 
 def test_two_plugins_registering_one_name_is_an_error_naming_both(plugin_dir, monkeypatch):
     plugin_dir("ssl-throwaway-a", "ssl_throwaway_a", LOSS_PLUGIN.format(name="same"))
     plugin_dir("ssl-throwaway-b", "ssl_throwaway_b", LOSS_PLUGIN.format(name="same"))
     _select(monkeypatch, "ssl-throwaway-a", "ssl-throwaway-b")
-    with pytest.raises(registry.DuplicateComponentError) as err:
+    with pytest.raises(DuplicateComponentError) as err:
         available("loss")
     assert "ssl-throwaway-a" in str(err.value) and "ssl-throwaway-b" in str(err.value)
 
@@ -75,7 +75,8 @@ def test_plugins_json_lists_builtins_and_both_plugins_across_all_kinds():
     by_name = {(r["kind"], r["name"]): r for r in rows}
     assert by_name[("branch", "simclr")]["package"] == "ssl-simclr"
     assert by_name[("views", "simclr")]["package"] == "ssl-augment"
-    assert by_name[("loss", "nt-xent")]["package"] == "ssl-core"
+    assert by_name[("loss", "nt-xent")]["package"] == "ssl-losses"
+    assert by_name[("encoder", "small-resnet")]["package"] == "ssl-core"
     assert all(set(r) >= {"name", "kind", "package", "version"} for r in rows)
 
 
@@ -118,3 +119,39 @@ def test_a_plugin_with_a_misspelt_hook_or_a_raising_hook_is_skipped(plugin_dir, 
     errors = {i.package: i.error for i in plugins.plugin_infos() if i.error}
     assert "register_loss" in errors["ssl-throwaway-typo"]
     assert "bad hook" in errors["ssl-throwaway-raises"]
+
+
+def test_a_plugin_written_for_the_old_contract_is_refused_naming_the_change(plugin_dir, monkeypatch, capsys):
+    plugin_dir("ssl-throwaway-old", "ssl_throwaway_old", LOSS_PLUGIN.format(name="old-loss"),
+               requires="ssl-core>=0.1,<0.2")
+    _select(monkeypatch, "ssl-throwaway-old")
+    assert "old-loss" not in available("loss")
+    failed = {i.package: i.error for i in plugins.plugin_infos() if i.error}
+    assert "ssl-core 0.2" in failed["ssl-throwaway-old"] and "teacher_features" in failed["ssl-throwaway-old"]
+    assert "upgrade the plugin" in capsys.readouterr().err
+
+
+def test_a_plugin_importing_a_module_that_became_internal_is_told_what_to_import(plugin_dir, monkeypatch):
+    source = "from ssl_core.training.state import TrainContext\n" + LOSS_PLUGIN.format(name="internal-loss")
+    plugin_dir("ssl-throwaway-internal", "ssl_throwaway_internal", source)
+    _select(monkeypatch, "ssl-throwaway-internal")
+    assert "internal-loss" not in available("loss")
+    failed = {i.package: i.error for i in plugins.plugin_infos() if i.error}
+    assert "ssl_core.training.state" in failed["ssl-throwaway-internal"]
+    assert "import from ssl_core or ssl_core.nn" in failed["ssl-throwaway-internal"]
+
+
+def test_a_run_whose_loss_or_dataset_plugin_is_missing_says_which_package_to_install(monkeypatch):
+    from ssl_core.config import dataset_source, resolve
+
+    loaded = [d for d in os.environ["SSL_LOAD_PLUGINS"].split(",") if d not in ("ssl-losses", "ssl-shapes")]
+    monkeypatch.setenv("SSL_LOAD_PLUGINS", ",".join(loaded))
+    plugins.reset_plugins()
+    try:
+        with pytest.raises(registry.UnknownComponentError, match="unknown loss 'nt-xent'.*pip install ssl-losses"):
+            resolve({"branch": "simclr"})
+        with pytest.raises(registry.UnknownComponentError, match="unknown dataset 'shapes'.*pip install ssl-shapes"):
+            dataset_source("shapes")  # not read as a Hub name when its plugin is missing
+    finally:
+        monkeypatch.undo()
+        plugins.reset_plugins()

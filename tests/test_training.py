@@ -9,7 +9,8 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from ssl_core.training import checkpoint
+from ssl_core import run_folder
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
 
 
@@ -34,7 +35,7 @@ def test_run_writes_config_metrics_encoder_and_checkpoints(tiny_run, tmp_path):
 
 
 def test_two_epochs_equal_one_epoch_then_resume_then_one(tiny_run, tmp_path):
-    tiny_run["callback"] = ["checkpoint"]
+    tiny_run["no_callback"] = ["knn-monitor"]
     straight = Trainer({**tiny_run, "epochs": 2, "output_dir": str(tmp_path / "a")}).fit()
     Trainer({**tiny_run, "epochs": 1, "output_dir": str(tmp_path / "b")}).fit()
     resumed = Trainer(resume=tmp_path / "b", epochs=2).fit()
@@ -50,36 +51,36 @@ def test_two_epochs_equal_one_epoch_then_resume_then_one(tiny_run, tmp_path):
 
 
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_loadable(tiny_run, monkeypatch):
-    tiny_run["callback"] = ["checkpoint"]
+    tiny_run["no_callback"] = ["knn-monitor"]
     trainer = Trainer(tiny_run)
     trainer.fit()
     run_dir = trainer.output_dir
-    good = checkpoint.latest(run_dir)
-    before = checkpoint.load(good)[0]
+    good = RunFolder(run_dir).latest_checkpoint()
+    before = load_checkpoint(good)[0]
 
     def broken_save_file(tensors, filename, metadata=None):
         with open(filename, "wb") as handle:  # a partial file, then the process "dies"
             handle.write(b"\x00" * 100)
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint, "save_file", broken_save_file)
-    for target in (run_dir / "checkpoints" / "epoch-0002", good):  # a new epoch, and re-saving the same one
+    monkeypatch.setattr(run_folder, "save_file", broken_save_file)
+    for epoch in (2, 1):  # a new epoch, and re-saving the same one
         with pytest.raises(OSError, match="disk full"):
-            checkpoint.save(target, {"x": torch.zeros(1)}, {})
-    assert checkpoint.latest(run_dir) == good
-    after = checkpoint.load(good)[0]
+            RunFolder(run_dir).save_checkpoint(epoch, {"x": torch.zeros(1)}, {})
+    assert RunFolder(run_dir).latest_checkpoint() == good
+    after = load_checkpoint(good)[0]
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not (run_dir / "checkpoints" / "epoch-0002").exists()
 
 
 def test_checkpoints_hold_no_pickles_and_resume_restores_optimizer_state(tiny_run):
-    tiny_run["callback"] = ["checkpoint"]
+    tiny_run["no_callback"] = ["knn-monitor"]
     tiny_run["optimizer"] = "adamw"
     trainer = Trainer(tiny_run)
     trainer.fit()
-    folder = checkpoint.latest(trainer.output_dir)
+    folder = RunFolder(trainer.output_dir).latest_checkpoint()
     assert sorted(p.name for p in folder.iterdir()) == ["state.json", "state.safetensors"]
-    tensors, meta = checkpoint.load(folder)
+    tensors, meta = load_checkpoint(folder)
     assert any(k.startswith("optimizer.main.") and k.endswith(".exp_avg") for k in tensors)
     assert meta["epoch"] == 1 and meta["global_step"] == 3  # 120 images (12 per class), batches of 32
     assert "rng.torch" in tensors
@@ -114,3 +115,21 @@ def test_simclr_on_shapes_learns_well_above_the_untrained_encoder(tmp_path, one_
                      sets=["dataset.num_train=1000", "dataset.num_test=300", "callback.k=20"]).fit()
     untrained, trained = result.summary["knn_top1_untrained"], result.summary["knn_top1"]
     assert trained >= untrained + 0.10, (untrained, trained)  # measured: 0.19 -> 0.36
+
+
+def test_a_run_folder_written_by_ssl_core_0_1_still_resumes_with_its_checkpoint_settings(tiny_run):
+    tiny_run["no_callback"] = ["knn-monitor"]
+    first = Trainer(tiny_run).fit()
+    folder = RunFolder(first.output_dir)
+    path = folder.latest_checkpoint() / STATE_META
+    meta = json.loads(path.read_text())
+    old = {k: v for k, v in meta["config"].items() if k not in ("no_callback", "checkpoint_every", "keep_checkpoints")}
+    old["callback"] = ["checkpoint"]  # 0.1: checkpoints were a callback with options every / keep
+    old["options"]["callback"] = {"checkpoint": {"every": 1, "keep": 3}}
+    path.write_text(json.dumps({**meta, "config": old, "format": 1}))
+    resumed = Trainer(resume=first.output_dir, epochs=3)
+    assert (resumed.config.checkpoint_every, resumed.config.keep_checkpoints) == (1, 3)
+    assert resumed.config.callback == ["knn-monitor"]  # 0.1 ran no other callback; 0.2's default joins
+    result = resumed.fit()
+    assert result.output_dir == first.output_dir and result.history[-1]["epoch"] == 3
+    assert len(list(folder.checkpoints.glob("epoch-*"))) == 3

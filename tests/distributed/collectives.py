@@ -14,10 +14,11 @@ from types import SimpleNamespace
 
 import ssl_tiny as tiny
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from safetensors.torch import save_file
 from ssl_core import Batch
-from ssl_core.losses.swav import sinkhorn
+from ssl_swav import sinkhorn
 from ssl_core.training.model import SSLModel
 
 
@@ -48,7 +49,10 @@ def moco_keys(rows: slice, bn_splits: int) -> dict[str, torch.Tensor]:
     branch = tiny.moco_branch(bn_splits)
     seen: list[torch.Tensor] = []
     branch.key_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    keys = branch.key_embeddings(tiny.images(seed=3)[rows], tiny.INDEX[rows])
+    view = tiny.images(seed=3)[rows]
+    with torch.no_grad():  # the key of view 2 (the asymmetric loss keys view 2 only)
+        teacher = branch.teacher_features(Batch(views=[view, view], image=view, index=tiny.INDEX[rows]))
+        keys = F.normalize(branch.key_head(teacher[1]), dim=1)
     return {"keys": keys, "seen": torch.stack(seen)}
 
 
@@ -57,7 +61,7 @@ def moco_queue(rank: int) -> dict[str, torch.Tensor]:
     branch = tiny.moco_branch()
     branch.queue.copy_(torch.randn(branch.queue.shape, generator=torch.Generator().manual_seed(10 + rank)))
     saved = {"initial": branch.queue.clone()}
-    ctx = SimpleNamespace(config=SimpleNamespace(batch_size=tiny.GLOBAL_BATCH))
+    ctx = SimpleNamespace()
     branch.on_fit_start(ctx)
     saved["start"] = branch.queue.clone()
     n = tiny.GLOBAL_BATCH // tiny.WORLD

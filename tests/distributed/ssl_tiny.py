@@ -25,7 +25,7 @@ def images(n: int = GLOBAL_BATCH, seed: int = 0) -> torch.Tensor:
 
 def _context(loss: str, **loss_options) -> BuildContext:
     torch.manual_seed(0)
-    context = BuildContext(image_size=16)
+    context = BuildContext(image_size=16, batch_size=GLOBAL_BATCH)
     context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
     context.loss = create("loss", loss, context, **loss_options)
     return context

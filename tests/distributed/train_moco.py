@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from ssl_core import Trainer, hookimpl, plugins, registry
-from ssl_core.components import Batch, BranchOutput, BuildContext, Regularizer
-from ssl_core.distributed import average_gradients
+from ssl_core import Batch, BranchOutput, BuildContext, Regularizer
+from ssl_core.nn.distributed import average_gradients
 from torch import nn
 
 RUN = {"branch": "moco", "views": "simclr", "epochs": 1, "batch_size": 32, "lr": 0.3, "device": "cpu",
-       "regularizer": ["center-tracker"], "callback": ["knn-monitor", "checkpoint"],
+       "regularizer": ["center-tracker"], "callback": ["knn-monitor"],
        "options": {"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},
                    "dataset": {"shapes": {"num_train": 128, "num_test": 40, "image_size": 16}},
                    "branch": {"moco": {"out_dim": 16}}, "callback": {"knn-monitor": {"k": 10, "untrained": False}}}}

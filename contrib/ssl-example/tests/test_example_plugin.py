@@ -45,7 +45,7 @@ def test_example_l2_is_registered_with_its_options(example_plugin):
     assert "example-l2" in ssl_core.available("regularizer")
     rows = ssl_core.describe("regularizer", "example-l2")
     assert [(r["name"], r["default"]) for r in rows] == [("weight", 0.01)]
-    assert registry.get("regularizer", "example-l2").plugin in ("ssl_example", "example")
+    assert registry.spec("regularizer", "example-l2").plugin in ("ssl_example", "example")
 
 
 def test_example_l2_is_weight_times_mean_squared_norm_over_views(example_plugin):

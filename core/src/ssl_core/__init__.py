@@ -1,40 +1,76 @@
 """ssl: a plugin-registry framework for contrastive self-supervised learning.
 
-Public API: [`hookimpl`][ssl_core.hookimpl] for plugins, [`create`][ssl_core.create] and
-[`available`][ssl_core.available] for components, and [`Trainer`][ssl_core.Trainer].
+This namespace is the contract: everything a plugin may use is exported here (``__all__``),
+plus the toolkit sub-package [`ssl_core.nn`][ssl_core.nn] (heads, momentum targets,
+collectives). Every other module is internal and may change without notice.
 """
 
 from ssl_core.components import (
-    Batch,
     Branch,
-    BranchOutput,
-    BuildContext,
     Callback,
     Component,
     Loss,
-    LossOutput,
     Regularizer,
     ViewGenerator,
+    ViewRoute,
+    WrapperBranch,
+    walk,
 )
-from ssl_core.hookspecs import hookimpl
-from ssl_core.registry import available, create, describe
+from ssl_core.context import Batch, BranchOutput, BuildContext, LossOutput, TrainContext
+from ssl_core.data.sources import NO_LABEL, DatasetSplits, ImageDataset, TensorImageDataset
+from ssl_core.errors import (
+    ComponentOptionError,
+    ConfigError,
+    DuplicateComponentError,
+    EvalError,
+    IncompatibleComponentsError,
+    UnknownComponentError,
+)
+from ssl_core.hookspecs import Register, hookimpl
+from ssl_core.options import non_negative, one_of, option, pair, positive, probability
+from ssl_core.registry import ComponentSpec, available, create, describe, spec
+
+__version__ = "0.2.0"
 
 __all__ = [
+    "NO_LABEL",
     "Batch",
     "Branch",
     "BranchOutput",
     "BuildContext",
     "Callback",
     "Component",
+    "ComponentOptionError",
+    "ComponentSpec",
+    "ConfigError",
+    "DatasetSplits",
+    "DuplicateComponentError",
+    "EvalError",
+    "ImageDataset",
+    "IncompatibleComponentsError",
     "Loss",
     "LossOutput",
+    "Register",
     "Regularizer",
+    "TensorImageDataset",
+    "TrainContext",
     "Trainer",
+    "UnknownComponentError",
     "ViewGenerator",
+    "ViewRoute",
+    "WrapperBranch",
     "available",
     "create",
     "describe",
     "hookimpl",
+    "non_negative",
+    "one_of",
+    "option",
+    "pair",
+    "positive",
+    "probability",
+    "spec",
+    "walk",
 ]
 
 
@@ -43,4 +79,4 @@ def __getattr__(name: str):
         from ssl_core.training.trainer import Trainer
 
         return Trainer
-    raise AttributeError(name)
+    raise AttributeError(f"module 'ssl_core' has no attribute {name!r}")

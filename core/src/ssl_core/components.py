@@ -1,106 +1,35 @@
-"""The interfaces components implement, and the objects passed between them.
+"""The interfaces components implement (see docs/interface.md, the contract).
 
-The contract that keeps the core small: the loss of a step is a pure function of
-(parameters, buffers, batch). Everything with a side effect (a queue enqueue, an EMA
-update, prototype normalisation, a pruning-mask refresh) happens in a lifecycle method the
-trainer calls after the optimiser step (``on_step_end``) or at epoch boundaries. So a step
-can be evaluated with substituted parameters through ``torch.func.functional_call`` on
-cloned buffers without touching the real model.
+The loss of a step is a pure function of (parameters, buffers, batch): a branch's
+``forward`` is ``loss_from_features(encode(views), teacher_features(batch))`` with no state
+carried between the parts. Everything with a side effect (a queue enqueue, an EMA update,
+prototype normalisation, a pruning-mask refresh) happens in a lifecycle method the trainer
+calls after the optimiser step (``on_step_end``) or at epoch boundaries. So a step can be
+evaluated with substituted parameters through ``torch.func.functional_call`` on cloned
+buffers without touching the real model.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
-import attrs
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from ssl_core.training.state import TrainContext
+from ssl_core.context import Batch, BranchOutput, LossOutput, TrainContext
+from ssl_core.errors import IncompatibleComponentsError, LossMismatchError
 
-
-@attrs.define
-class Batch:
-    """One training batch on the training device.
-
-    Attributes:
-        views: the augmented, normalised views, each ``(B, C, h, w)``.
-        image: the un-augmented image, resized to the first view's size and normalised.
-        index: the sample indices in the training set, ``(B,)``.
-        label: the labels ``(B,)`` when every sample of the batch has one, else ``None``
-            (labels are for evaluation and diagnostics, never needed for training).
-    """
-
-    views: list[torch.Tensor]
-    image: torch.Tensor
-    index: torch.Tensor
-    label: torch.Tensor | None = None
-
-
-@attrs.define
-class LossOutput:
-    """What a loss returns.
-
-    Attributes:
-        loss: the scalar loss.
-        positive_log_prob: for contrastive losses, the log-probability each anchor gives its
-            positive, ``(num_anchors,)``; ``None`` for non-contrastive losses.
-    """
-
-    loss: torch.Tensor
-    positive_log_prob: torch.Tensor | None = None
-
-
-@attrs.define
-class BranchOutput:
-    """What a branch's ``forward`` returns.
-
-    Attributes:
-        loss: the branch's loss (``L_ct``).
-        features: the pooled encoder features of each view, ``(B, feature_dim)`` each.
-        embeddings: the projections the loss compared, one per view.
-        positive_log_prob: per-anchor positive log-probabilities (contrastive methods).
-        logs: extra scalars to log (averaged over the epoch).
-    """
-
-    loss: torch.Tensor
-    features: list[torch.Tensor]
-    embeddings: list[torch.Tensor]
-    positive_log_prob: torch.Tensor | None = None
-    logs: dict[str, torch.Tensor] = attrs.Factory(dict)
-
-
-@attrs.define
-class BuildContext:
-    """What a factory may need besides its own options.
-
-    Attributes:
-        image_size: side of the training images (views may be smaller).
-        channels: image channels.
-        num_train: number of training samples (0 when unknown).
-        num_classes: number of classes, or ``None`` for unlabelled data.
-        encoder: the run's encoder (set before branches are built).
-        loss: the run's loss (set before branches are built).
-        views: the run's view generator (set before branches are built).
-        branch: the run's branch (set before regularizers and callbacks are built).
-    """
-
-    image_size: int = 32
-    channels: int = 3
-    num_train: int = 0
-    num_classes: int | None = None
-    encoder: nn.Module | None = None
-    loss: Loss | None = None
-    views: ViewGenerator | None = None
-    branch: Branch | None = None
+#: ``route(name, module, x)``: what a routed view computes in place of ``module(x)``.
+ViewRoute = Callable[[str, nn.Module, torch.Tensor], torch.Tensor]
 
 
 class Component:
     """Lifecycle methods the trainer calls on every selected component; all no-ops here.
 
-    ``ctx`` is the [`TrainContext`][ssl_core.training.state.TrainContext]: epoch, global step,
-    total steps, the accelerator, the model and the metrics of the current epoch.
+    ``ctx`` is the [`TrainContext`][ssl_core.context.TrainContext]. The trainer calls each
+    method on every component of the run and on their ``subcomponents()`` (a wrapper
+    branch's base), so a component never forwards the lifecycle by hand.
     """
 
     def on_fit_start(self, ctx: TrainContext) -> None:
@@ -134,6 +63,17 @@ class Component:
         """Optimisers this component owns and steps itself; saved in checkpoints."""
         return {}
 
+    def subcomponents(self) -> list[Component]:
+        """Components this one runs (a wrapper's base); the trainer calls their lifecycle too."""
+        return []
+
+
+def walk(component: Component) -> Iterator[Component]:
+    """``component``, then its subcomponents depth first: every object the lifecycle reaches."""
+    yield component
+    for sub in getattr(component, "subcomponents", list)():  # duck-typed components have none
+        yield from walk(sub)
+
 
 class ViewGenerator(Component):
     """Turns a batch of clean images into augmented views (see ``register_view_generators``)."""
@@ -156,45 +96,238 @@ class Loss(nn.Module, Component):
         raise NotImplementedError
 
 
-class Branch(nn.Module, Component):
-    """A contrast branch: the method. Owns the encoder, its heads and its criterion.
+def _name(component: Any) -> str:
+    return getattr(component, "ssl_name", type(component).__name__)
 
-    Subclasses implement ``forward(batch) -> BranchOutput`` and ``loss_from_features`` so a
-    regularizer can re-run the heads and criterion on modified pooled features. ``forward``
-    gets the online encoder's features through ``encode``, so a wrapper (the SDCLR pruned
-    competitor) can route a view through another variant of the encoder.
+
+class Branch(nn.Module, Component):
+    """A contrast branch: the method. Owns the encoder, its heads, its teacher and its criterion.
+
+    ``forward(batch)`` is ``loss_from_features(encode(views), teacher_features(batch))``:
+
+    - ``encode`` runs the online encoder on each view through ``per_view``;
+    - ``teacher_features`` returns the teacher's pooled features (``None``: no teacher);
+    - ``loss_from_features(features, teacher)`` runs the online heads (through ``per_view``),
+      the teacher's heads on ``teacher`` and the criterion.
+
+    A regularizer may call ``loss_from_features`` again with re-weighted features and teacher
+    features; a wrapper may send a view through other variants of the online modules with
+    ``route_view``. Both work for any branch that keeps to this shape.
     """
 
-    #: the loss input kinds this branch produces (checked against ``Loss.input_kind``).
+    #: the loss input kind this branch produces (checked against ``Loss.input_kind``).
     loss_input_kind: str = "pair"
+    #: views the branch reads from the batch (``None``: any number, e.g. multi-crop).
+    num_views: int | None = 2
+    #: run the views through an online module in one concatenated forward (``False``: one
+    #: forward per view, so batch-norm statistics are per view).
+    concat_views: bool = True
+    #: whether the trainer may convert batch norms to SyncBatchNorm across processes.
+    sync_batchnorm: bool = True
 
-    def __init__(self, encoder: nn.Module, criterion: Loss) -> None:
+    def __init__(self, encoder: nn.Module | None = None, criterion: Loss | None = None) -> None:
         super().__init__()
-        if criterion.input_kind != self.loss_input_kind:
-            from ssl_core.registry import components
+        self._routes: dict[int, ViewRoute] = {}
+        if criterion is not None and criterion.input_kind != self.loss_input_kind:
+            raise LossMismatchError(
+                f"loss {_name(criterion)!r} takes {criterion.input_kind!r} inputs but branch "
+                f"{type(self).__name__} produces {self.loss_input_kind!r} outputs", self.loss_input_kind)
+        if encoder is not None:
+            self.encoder = encoder
+        if criterion is not None:
+            self.criterion = criterion
 
-            fitting = [name for name, spec in components("loss").items()
-                       if getattr(spec.factory, "input_kind", None) == self.loss_input_kind]
+    # -- capabilities ------------------------------------------------------------------------
+
+    @property
+    def has_teacher(self) -> bool:
+        """Whether the branch has a teacher (it overrides ``teacher_features``)."""
+        return type(self).teacher_features is not Branch.teacher_features
+
+    @property
+    def has_feature_loss(self) -> bool:
+        """Whether the branch implements ``loss_from_features``."""
+        return type(self).loss_from_features is not Branch.loss_from_features
+
+    @property
+    def online_views(self) -> tuple[int, ...]:
+        """The views whose online features reach the loss (all ``num_views`` by default)."""
+        return tuple(range(self.num_views or 0))
+
+    def check_views(self, views: Any) -> None:
+        """Refuse a view generator that does not give the views the branch reads."""
+        if views is not None and self.num_views is not None and views.num_views != self.num_views:
             raise IncompatibleComponentsError(
-                f"loss {getattr(criterion, 'ssl_name', type(criterion).__name__)!r} takes "
-                f"{criterion.input_kind!r} inputs but branch {type(self).__name__} produces "
-                f"{self.loss_input_kind!r} outputs; losses that fit: {', '.join(fitting) or 'none installed'}"
-            )
-        self.encoder = encoder
-        self.criterion = criterion
+                f"branch {_name(self)!r} needs {self.num_views} views per image; the views give {views.num_views} "
+                f"(views {_name(views)!r})")
+
+    # -- the online network, per view ----------------------------------------------------------
+
+    def view_modules(self) -> dict[str, nn.Module]:
+        """The online modules each view runs through (encoder and heads), by name.
+
+        A wrapper builds variants of them (own batch norms, masked weights) for a routed view.
+        """
+        return {"encoder": self.encoder}
+
+    def route_view(self, view: int, route: ViewRoute) -> None:
+        """Send view ``view`` through ``route(name, module, x)`` wherever ``per_view`` would
+        compute ``module(x)``, for every module of ``view_modules()``.
+
+        Raises:
+            IncompatibleComponentsError: the view does not reach the loss through the online network.
+        """
+        if view not in self.online_views:
+            raise IncompatibleComponentsError(
+                f"branch {_name(self)!r} runs views {list(self.online_views)} through its online network, "
+                f"so view {view} cannot be routed (see `ssl describe branch {_name(self)}` for an option that "
+                "changes which views it runs)")
+        self._routes[view] = route
+
+    def per_view(self, name: str, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``view_modules()[name]`` applied to each view's tensor.
+
+        Views without a route go through the module in one concatenated forward
+        (``concat_views``) or one forward each; a routed view goes through its route.
+        """
+        module = self.view_modules()[name]
+        plain = [i for i in range(len(inputs)) if i not in self._routes]
+        out: list[Any] = [None] * len(inputs)
+        if self.concat_views and len(plain) > 1:
+            sizes = [inputs[i].shape[0] for i in plain]
+            for i, part in zip(plain, module(torch.cat([inputs[i] for i in plain])).split(sizes)):
+                out[i] = part
+        else:
+            for i in plain:
+                out[i] = module(inputs[i])
+        for i, route in self._routes.items():
+            if i < len(inputs):
+                out[i] = route(name, module, inputs[i])
+        return out
 
     def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Pooled online-encoder features of each view; by default one forward over all views."""
-        n = views[0].shape[0]
-        return list(self.encoder(torch.cat(views)).split(n))
+        """Pooled online-encoder features of each view."""
+        return self.per_view("encoder", views)
 
-    def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
-        """Run the heads and criterion on pooled features (one tensor per view)."""
+    # -- the loss --------------------------------------------------------------------------------
+
+    def teacher_features(self, batch: Batch) -> list[torch.Tensor | None] | None:
+        """The teacher's pooled features of each view, without gradient (``None``: no teacher).
+
+        A teacher is a network whose outputs the loss compares against but does not train
+        through (a momentum encoder). A view the teacher does not see is ``None``.
+        """
+        return None
+
+    def loss_from_features(self, features: list[torch.Tensor],
+                           teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
+        """Run the heads and criterion on pooled ``features`` (one per view) and the teacher's."""
         raise NotImplementedError
+
+    def forward(self, batch: Batch) -> BranchOutput:
+        """The loss of one step: ``loss_from_features(encode(views), teacher_features(batch))``."""
+        views = batch.views if self.num_views is None else batch.views[: self.num_views]
+        teacher = self.teacher_features(batch)
+        output = self.loss_from_features(self.encode(views), teacher)
+        output.teacher = teacher
+        return output
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Parameter groups for the main optimiser; a group may set ``fixed_lr: True``."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+
+class WrapperBranch(Branch):
+    """A branch that runs another registered branch, its ``base``, and changes how views reach it.
+
+    Everything of the contract is the base's: its encoder (trained, evaluated, exported),
+    criterion, teacher, heads and loss. The wrapper adds modules of its own (their parameters
+    join the base's groups) and typically routes a view with ``self.base.route_view``. The
+    base is a subcomponent, so every lifecycle method reaches it without forwarding.
+    """
+
+    def __init__(self, base: Branch) -> None:
+        super().__init__()
+        self.base = base
+
+    def subcomponents(self) -> list[Component]:
+        """The base."""
+        return [self.base]
+
+    @property
+    def encoder(self) -> nn.Module:  # type: ignore[override]
+        """The base's encoder."""
+        return self.base.encoder
+
+    @property
+    def criterion(self) -> Loss:
+        """The base's loss."""
+        return self.base.criterion
+
+    @property
+    def loss_input_kind(self) -> str:  # type: ignore[override]
+        """The base's."""
+        return self.base.loss_input_kind
+
+    @property
+    def num_views(self) -> int | None:  # type: ignore[override]
+        """The base's."""
+        return self.base.num_views
+
+    @property
+    def sync_batchnorm(self) -> bool:  # type: ignore[override]
+        """The base's."""
+        return self.base.sync_batchnorm
+
+    @property
+    def has_teacher(self) -> bool:
+        """The base's."""
+        return self.base.has_teacher
+
+    @property
+    def has_feature_loss(self) -> bool:
+        """The base's."""
+        return self.base.has_feature_loss
+
+    @property
+    def online_views(self) -> tuple[int, ...]:
+        """The base's."""
+        return self.base.online_views
+
+    def view_modules(self) -> dict[str, nn.Module]:
+        """The base's."""
+        return self.base.view_modules()
+
+    def route_view(self, view: int, route: ViewRoute) -> None:
+        """Routes a view of the base."""
+        self.base.route_view(view, route)
+
+    def per_view(self, name: str, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The base's."""
+        return self.base.per_view(name, inputs)
+
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The base's (with this wrapper's routes)."""
+        return self.base.encode(views)
+
+    def teacher_features(self, batch: Batch) -> list[torch.Tensor | None] | None:
+        """The base's."""
+        return self.base.teacher_features(batch)
+
+    def loss_from_features(self, features: list[torch.Tensor],
+                           teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
+        """The base's."""
+        return self.base.loss_from_features(features, teacher)
+
+    def forward(self, batch: Batch) -> BranchOutput:
+        """The base's forward (its views routed by this wrapper)."""
+        return self.base(batch)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The base's groups, plus one group of the wrapper's own trainable parameters."""
+        in_base = {id(p) for p in self.base.parameters()}
+        own = [p for p in self.parameters() if p.requires_grad and id(p) not in in_base]
+        return [*self.base.parameter_groups(), *([{"params": own}] if own else [])]
 
 
 class Regularizer(nn.Module, Component):
@@ -213,7 +346,3 @@ class Callback(Component):
     """A per-epoch callback; ``order`` sorts the selected callbacks (lower runs first)."""
 
     order: int = 0
-
-
-class IncompatibleComponentsError(ValueError):
-    """Two selected components cannot work together; the message says why."""

@@ -1,9 +1,12 @@
 """The run configuration: one attrs class, filled from defaults, the branch, a file and flags.
 
-Precedence, lowest first: the core defaults below, the selected branch's ``defaults``, the
+Precedence, lowest first: the core defaults below, the selected branch's run defaults, the
 ``--config`` file (YAML or TOML, the same field names), the command-line flags, and
-``--set KIND.OPTION=VALUE`` / ``--set KIND.NAME.OPTION=VALUE``. Component options live in
-``options[kind][name]`` and are validated by the component's own option class.
+``--set KIND.OPTION=VALUE`` / ``--set KIND.NAME.OPTION=VALUE`` / ``--set run.FIELD=VALUE``.
+Component options live in ``options[kind][name]``. [`resolve`][ssl_core.config.resolve] is
+the one place where names, the dataset source, the branch's defaults and every component's
+options are resolved: afterwards ``options[kind][name]`` holds each selected component's
+validated option object, which the trainer builds the component from.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ import yaml
 from attrs import validators as v
 
 from ssl_core import registry
+from ssl_core.errors import ConfigError
 from ssl_core.options import non_negative, one_of, option, positive
 
 #: selection fields holding one component name, and the ones holding a list of names.
 SINGLE_KINDS = ("encoder", "views", "branch", "loss", "dataset")
 LIST_KINDS = ("regularizer", "callback")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names it and the valid ones."""
+#: the kinds a run selects (``--set KIND...`` and ``options`` keys), and the run's own fields.
+RUN_KINDS = (*SINGLE_KINDS, *LIST_KINDS)
+RUN = "run"
 
 
 def _names(value: Any) -> list[str]:
@@ -56,7 +59,9 @@ class RunConfig:
     views: str | None = option(None, "view generator (None: the branch's default)")
     loss: str | None = option(None, "loss (None: the branch's default)")
     regularizer: list = option([], "regularizers added to the loss", converter=_names)
-    callback: list = option(["knn-monitor", "checkpoint"], "per-epoch callbacks", converter=_names)
+    callback: list = option([], "callbacks added to the default ones (after resolution: every callback of the run)",
+                            converter=_names)
+    no_callback: list = option([], "default callbacks to leave out", converter=_names)
     dataset: str = option("shapes", "a registered dataset, or a path / Hub name read with HF datasets")
     epochs: int = option(15, "training epochs", validator=positive)
     batch_size: int = option(128, "global batch size (split over processes)", validator=positive)
@@ -80,13 +85,21 @@ class RunConfig:
     balanced_twin: bool = option(False, "with imbalance: train on the balanced subset of the same total instead",
                                  validator=v.instance_of(bool))
     num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
+    checkpoint_every: int = option(1, "write a checkpoint every N epochs (and after the last)", validator=positive)
+    keep_checkpoints: int = option(2, "newest checkpoints kept (0: keep all)", validator=non_negative)
     output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
-    options: dict = option({}, "component options: options[kind][name][option]")
+    options: dict = option({}, "component options, by kind, then component name, then option")
 
     def selected(self, kind: str) -> list[str]:
-        """The component names selected for ``kind``."""
+        """The registered component names selected for ``kind`` (the dataset's source for ``dataset``)."""
+        if kind == "dataset":
+            return [dataset_source(self.dataset)[0]]
         value = getattr(self, kind)
         return list(value) if kind in LIST_KINDS else [value]
+
+    def component_options(self, kind: str, name: str) -> Any:
+        """The resolved option object of the selected component ``name`` of ``kind``."""
+        return self.options[kind][name]
 
 
 def _default(field: str) -> Any:
@@ -119,20 +132,32 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 def dataset_source(name: str) -> tuple[str, dict[str, Any]]:
     """The registered dataset for ``--dataset NAME``, else ``hf`` with ``path=NAME``."""
-    if name in registry.available("dataset"):
+    if name in registry.available("dataset") or ("dataset", name) in registry.PROVIDERS:
+        registry.spec("dataset", name)  # a first-party dataset whose plugin is missing: say which to install
         return name, {}
     return "hf", {"path": name}
 
 
-def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
-    """Apply one ``KIND.OPTION=VALUE`` or ``KIND.NAME.OPTION=VALUE`` (VALUE parsed as YAML)."""
+def _parse_set(assignment: str) -> tuple[list[str], Any]:
     key, sep, text = assignment.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) not in (2, 3):
-        raise ConfigError(f"--set {assignment!r}: expected KIND.OPTION=VALUE or KIND.NAME.OPTION=VALUE")
+        raise ConfigError(f"--set {assignment!r}: expected KIND.OPTION=VALUE, KIND.NAME.OPTION=VALUE or "
+                          "run.FIELD=VALUE")
+    if parts[0] not in (RUN, *RUN_KINDS):
+        raise ConfigError(f"--set {assignment!r}: unknown kind {parts[0]!r}; valid: {RUN}, {', '.join(RUN_KINDS)}")
+    if parts[0] == RUN and len(parts) != 2:
+        raise ConfigError(f"--set {assignment!r}: expected run.FIELD=VALUE")
+    return parts, yaml.safe_load(text)
+
+
+def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``KIND.OPTION=VALUE``, ``KIND.NAME.OPTION=VALUE`` or ``run.FIELD=VALUE`` (VALUE parsed as YAML)."""
+    parts, value = _parse_set(assignment)
     kind = parts[0]
-    if kind not in registry.KINDS:
-        raise ConfigError(f"--set {assignment!r}: unknown kind {kind!r}; valid kinds: {', '.join(registry.KINDS)}")
+    if kind == RUN:
+        _check_fields({parts[1]}, f"--set {assignment!r}: ")
+        return {**raw, parts[1]: value}
     if len(parts) == 3:
         name, field = parts[1], parts[2]
     else:
@@ -140,26 +165,53 @@ def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
         selected = _names(raw[kind] if kind in raw else _default(kind))
         if kind == "dataset" and selected:
             selected = [dataset_source(selected[0])[0]]
+        if kind == "callback":
+            selected = _callbacks(raw)
         if len(selected) != 1:
             raise ConfigError(
                 f"--set {assignment!r}: {len(selected)} {kind} components are selected "
                 f"({', '.join(selected) or 'none'}); write {kind}.NAME.{field}=VALUE"
             )
         name = selected[0]
-    value = yaml.safe_load(text)
     return deep_merge(raw, {"options": {kind: {name: {field: value}}}})
 
 
-def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Merge core defaults, branch defaults, ``raw`` and ``sets``; validate every component's options."""
+def _check_fields(fields: set[str], prefix: str = "") -> None:
     known = {f.name for f in attrs.fields(RunConfig)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(fields - known)
     if unknown:
-        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+        raise ConfigError(f"{prefix}unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+
+
+def _callbacks(raw: dict[str, Any]) -> list[str]:
+    """The run's callbacks: the registered defaults plus ``callback`` minus ``no_callback``."""
+    registered = registry.components("callback")
+    extra, left_out = _names(raw.get("callback") or []), _names(raw.get("no_callback") or [])
+    for name in [*extra, *left_out]:
+        if name == "checkpoint":
+            raise ConfigError("'checkpoint' is no longer a callback: the trainer writes checkpoints; set the run "
+                              "fields checkpoint_every and keep_checkpoints (e.g. --set run.checkpoint_every=5)")
+        if name not in registered:
+            registry.spec("callback", name)  # the error lists the valid names
+    defaults = [name for name, found in registered.items() if found.default]
+    chosen = defaults + [name for name in extra if name not in defaults]
+    return [name for name in chosen if name not in left_out]
+
+
+def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Merge core defaults, branch defaults, ``raw`` and ``sets``; build every component's options."""
+    _check_fields(set(raw))
+    early = [a for a in sets if a.split(".", 1)[0].strip() in (RUN, "branch")]
+    for assignment in early:  # they may change the branch or its options, and so its defaults
+        raw = apply_set(raw, assignment)
     branch = raw.get("branch", _default("branch"))
-    merged = deep_merge(registry.get("branch", branch).defaults, raw)
+    found = registry.spec("branch", branch)
+    defaults = found.run_defaults(raw.get("options", {}).get("branch", {}).get(branch, {}))
+    merged = deep_merge(defaults, raw)
     for assignment in sets:
-        merged = apply_set(merged, assignment)
+        if assignment not in early:
+            merged = apply_set(merged, assignment)
+    merged["callback"] = _callbacks(merged)
     try:
         config = RunConfig(**merged)
     except (TypeError, ValueError) as exc:
@@ -167,7 +219,7 @@ def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunC
     for kind in ("views", "loss"):
         if getattr(config, kind) is None:
             raise ConfigError(f"branch {config.branch!r} sets no default {kind}; choose one with --{kind}")
-    config.options = _resolved_options(config, registry.get("branch", config.branch).defaults.get("options", {}))
+    config.options = _resolved_options(config, defaults.get("options", {}))
     _check_long_tail(config)
     return config
 
@@ -178,24 +230,24 @@ def _check_long_tail(config: RunConfig) -> None:
     if config.balanced_twin and not active:
         raise ConfigError(f"balanced_twin needs an imbalance R > 1 (the twin has the long-tailed subset's "
                           f"total), got imbalance {config.imbalance}")
-    shapes_imbalance = config.options.get("dataset", {}).get("shapes", {}).get("imbalance", 1.0)
+    shapes_imbalance = getattr(config.options.get("dataset", {}).get("shapes"), "imbalance", 1.0)
     if active and shapes_imbalance != 1.0:
         raise ConfigError(f"imbalance {config.imbalance:g} and dataset.imbalance {shapes_imbalance:g} are both set; "
                           "use one: --imbalance draws the long-tailed split from the balanced shapes training set")
 
 
-def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every selected component's options, defaults filled in and validated. Options the
+def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every selected component's option object, defaults filled in and validated. Options the
     branch's defaults give for components the run does not select (its default loss when
     another is chosen) are dropped; any other option for an unselected component is an error."""
     given = config.options
     for kind in given:
-        if kind not in registry.KINDS:
-            raise ConfigError(f"options for unknown kind {kind!r}; valid kinds: {', '.join(registry.KINDS)}")
-    resolved: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind in registry.KINDS:
+        if kind not in RUN_KINDS:
+            raise ConfigError(f"options for unknown kind {kind!r}; valid kinds: {', '.join(RUN_KINDS)}")
+    resolved: dict[str, dict[str, Any]] = {}
+    for kind in RUN_KINDS:
         names = config.selected(kind)
-        sources = {name: dataset_source(name) for name in names} if kind == "dataset" else {n: (n, {}) for n in names}
+        sources = {config.dataset: dataset_source(config.dataset)} if kind == "dataset" else {n: (n, {}) for n in names}
         strays = set(given.get(kind, {})) - {source for source, _ in sources.values()}
         for stray in strays - set(branch_defaults.get(kind, {})):
             raise ConfigError(
@@ -204,8 +256,7 @@ def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dic
             )
         for source, implied in sources.values():
             options = {**implied, **given.get(kind, {}).get(source, {})}
-            built = registry.make_config(kind, source, options)
-            resolved.setdefault(kind, {})[source] = attrs.asdict(built, recurse=False)
+            resolved.setdefault(kind, {})[source] = registry.make_config(kind, source, options)
     return resolved
 
 
@@ -219,4 +270,4 @@ def to_plain(config: RunConfig) -> dict[str, Any]:
             return [plain(x) for x in value]
         return value
 
-    return plain(attrs.asdict(config))
+    return plain(attrs.asdict(config, recurse=True))

@@ -3,6 +3,9 @@
 Each entry point is loaded on its own, so one that fails to import is recorded (and shown
 by ``ssl plugins``) while the others still load. ``SSL_LOAD_PLUGINS=a,b`` loads only the
 named distributions (``ssl-simclr`` or ``ssl_simclr``); set it empty to load none.
+
+A plugin whose distribution requires an ssl-core version other than the installed one, or
+that imports an internal module, is refused with a message naming the contract change.
 """
 
 from __future__ import annotations
@@ -16,18 +19,26 @@ from typing import Any
 import attrs
 import pluggy
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
 from ssl_core import hookspecs
 
 #: built-in components register through the same hooks as external plugins.
 DEFAULT_PLUGINS = (
     "ssl_core.builtin.encoders",
-    "ssl_core.builtin.losses",
-    "ssl_core.builtin.regularizers",
     "ssl_core.builtin.callbacks",
     "ssl_core.builtin.datasets",
 )
 ENTRY_POINT_GROUP = "ssl"
 CORE_PACKAGE = "ssl-core"
+#: what changed in the plugin contract, by the ssl-core version that changed it.
+CONTRACT_CHANGES = {
+    "0.2": "the 0.2 contract makes teacher state explicit (Branch.teacher_features and "
+           "loss_from_features(features, teacher)), adds WrapperBranch, makes TrainContext plain data "
+           "(no trainer or config), makes checkpoints the trainer's job and exports the whole API from "
+           "ssl_core and ssl_core.nn (other modules are internal)",
+}
 
 
 @attrs.define
@@ -44,6 +55,12 @@ pm = pluggy.PluginManager("ssl")
 pm.add_hookspecs(hookspecs)
 _infos: dict[str, PluginInfo] = {}
 _loaded = False
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever the set of loaded plugins is reset."""
+    return _generation
 
 
 def _normalise(dist_name: str) -> str:
@@ -84,15 +101,46 @@ def load_plugins() -> None:
         if pm.has_plugin(entry_point.name) or entry_point.name in _infos:
             continue
         try:
+            _check_contract(dist)
             module = entry_point.load()
             pm.register(module, name=entry_point.name)
             pm.check_pending()  # a misspelt hook name fails here, for this plugin only
         except Exception as exc:  # a broken plugin must not break the others
             if pm.has_plugin(entry_point.name):
                 pm.unregister(name=entry_point.name)
-            record_failure(entry_point.name, package, version, exc)
+            record_failure(entry_point.name, package, version, _explained(exc))
             continue
         _infos[entry_point.name] = PluginInfo(entry_point.name, package, version)
+
+
+class ContractError(RuntimeError):
+    """A plugin written for another version of the plugin contract."""
+
+
+def _check_contract(dist: metadata.Distribution | None) -> None:
+    """Refuse a distribution whose ssl-core requirement excludes the installed core."""
+    core = Version(_core_version()) if _core_version() != "0+unknown" else None
+    for text in (dist.requires or []) if dist is not None and core is not None else []:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower() != CORE_PACKAGE or requirement.marker is not None:
+            continue
+        if not requirement.specifier.contains(core, prereleases=True):
+            changes = "; ".join(c for v, c in CONTRACT_CHANGES.items()
+                                if Version(v) <= core and not requirement.specifier.contains(Version(v)))
+            raise ContractError(f"{dist.name} requires {text} but ssl-core {core} is installed"
+                                + (f" ({changes}); upgrade the plugin" if changes else ""))
+
+
+def _explained(exc: Exception) -> Exception:
+    """An import of an internal module, explained as the contract change it is."""
+    name = getattr(exc, "name", None) or ""
+    if isinstance(exc, ImportError) and name.startswith("ssl_core.") and not name.startswith("ssl_core.nn"):
+        return ContractError(f"it imports {name}, which is not part of the plugin contract since ssl-core 0.2 "
+                             f"({CONTRACT_CHANGES['0.2']}); import from ssl_core or ssl_core.nn")
+    return exc
 
 
 def record_failure(plugin_name: str, package: str, version: str, exc: Exception) -> None:
@@ -104,14 +152,12 @@ def record_failure(plugin_name: str, package: str, version: str, exc: Exception)
 
 def reset_plugins() -> None:
     """Forget every loaded plugin (tests use this to load a different set)."""
-    global _loaded
+    global _loaded, _generation
     for plugin in list(pm.get_plugins()):
         pm.unregister(plugin)
     _infos.clear()
     _loaded = False
-    from ssl_core import registry
-
-    registry.clear_cache()
+    _generation += 1
 
 
 def plugin_info(plugin_name: str) -> PluginInfo:

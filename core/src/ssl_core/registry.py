@@ -12,7 +12,8 @@ from typing import Any
 import attrs
 
 from ssl_core import plugins
-from ssl_core.components import BuildContext
+from ssl_core.context import BuildContext
+from ssl_core.errors import ComponentOptionError, DuplicateComponentError, LossMismatchError, UnknownComponentError
 
 #: canonical kind id -> registration hook name.
 KINDS: dict[str, str] = {
@@ -33,7 +34,14 @@ class NoOptions:
 
 @attrs.define
 class ComponentSpec:
-    """A registered component: its factory, option class and provenance."""
+    """A registered component: its factory, option class, presets and provenance.
+
+    Attributes:
+        options: option values this registration presets (a preset of a shared config class).
+        defaults: (branches) the run defaults merged under the user's configuration; a
+            callable gets the branch's given options and returns them.
+        default: (callbacks) in every run unless ``--no-callback NAME``.
+    """
 
     kind: str
     name: str
@@ -43,25 +51,25 @@ class ComponentSpec:
     plugin: str
     package: str
     version: str
-    defaults: dict[str, Any] = attrs.Factory(dict)
+    options: dict[str, Any] = attrs.Factory(dict)
+    defaults: Any = attrs.Factory(dict)
+    default: bool = False
+
+    def run_defaults(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The run defaults for this component given its (user-given) ``options``."""
+        return dict(self.defaults(dict(options or {})) if callable(self.defaults) else self.defaults)
 
 
-class UnknownComponentError(KeyError):
-    """A name that no installed plugin registered; the message lists the valid ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class DuplicateComponentError(RuntimeError):
-    """Two plugins registered the same name for one kind."""
-
-
-class ComponentOptionError(ValueError):
-    """Options that a component's config class rejects; the message names them."""
-
+#: the first-party packages that provide components other plugins name in their defaults.
+PROVIDERS = {
+    **{("loss", n): "ssl-losses" for n in ("nt-xent", "info-nce", "neg-cosine", "normalized-mse",
+                                           "margin-contrastive", "triplet")},
+    ("regularizer", "uniformity"): "ssl-losses",
+    ("dataset", "shapes"): "ssl-shapes",
+}
 
 _cache: dict[str, dict[str, ComponentSpec]] = {}
+_generation = -1
 
 
 def _first_line(text: str | None) -> str:
@@ -70,8 +78,9 @@ def _first_line(text: str | None) -> str:
 
 
 def clear_cache() -> None:
-    """Drop the collected registries (after plugins change)."""
-    _cache.clear()
+    """Collect the registries again on next use (after registering a plugin module by hand)."""
+    global _generation
+    _generation = -1
 
 
 def _check_kind(kind: str) -> None:
@@ -81,14 +90,19 @@ def _check_kind(kind: str) -> None:
 
 def components(kind: str) -> dict[str, ComponentSpec]:
     """All registered components of ``kind``, by name."""
+    global _generation
     _check_kind(kind)
+    if _generation != plugins.generation():  # the plugin set changed: collect again
+        _cache.clear()
+        _generation = plugins.generation()
     if kind in _cache:
         return _cache[kind]
     found: dict[str, ComponentSpec] = {}
     for plugin_name, hook in plugins.hook_implementations(KINDS[kind]):
         info = plugins.plugin_info(plugin_name)
 
-        def register(name, factory, *, config=None, description=None, defaults=None, _info=info, _plugin=plugin_name):
+        def register(name, factory, *, config=None, description=None, options=None, defaults=None, default=False,
+                     _info=info, _plugin=plugin_name):
             if name in found:
                 other = found[name]
                 raise DuplicateComponentError(
@@ -105,7 +119,9 @@ def components(kind: str) -> dict[str, ComponentSpec]:
                 plugin=_plugin,
                 package=_info.package,
                 version=_info.version,
-                defaults=dict(defaults or {}),
+                options=dict(options or {}),
+                defaults=defaults if callable(defaults) else dict(defaults or {}),
+                default=bool(default),
             )
 
         try:
@@ -113,7 +129,7 @@ def components(kind: str) -> dict[str, ComponentSpec]:
         except DuplicateComponentError:
             raise
         except Exception as exc:  # a plugin whose hook raises is skipped, the others stay
-            for name in [n for n, spec in found.items() if spec.plugin == plugin_name]:
+            for name in [n for n, s in found.items() if s.plugin == plugin_name]:
                 del found[name]
             plugins.record_failure(plugin_name, info.package, info.version, exc)
     _cache[kind] = dict(sorted(found.items()))
@@ -125,24 +141,25 @@ def available(kind: str) -> list[str]:
     return list(components(kind))
 
 
-def get(kind: str, name: str) -> ComponentSpec:
+def spec(kind: str, name: str) -> ComponentSpec:
     """The component ``name`` of ``kind``; an error listing the valid names if unknown."""
     registered = components(kind)
     if name not in registered:
         names = ", ".join(registered) or "none"
         close = difflib.get_close_matches(name, registered, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
+        install = PROVIDERS.get((kind, name), "ssl-<name>")
         raise UnknownComponentError(
-            f"unknown {kind} {name!r}{hint}; installed: {names} (pip install ssl-<name> to add more)"
-        )
+            f"unknown {kind} {name!r}{hint}; installed: {names} (pip install {install} to add "
+            f"{'it' if (kind, name) in PROVIDERS else 'more'})")
     return registered[name]
 
 
 def make_config(kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
     """Build the option object of a component, naming bad options and their valid choices."""
-    spec = get(kind, name)
-    options = dict(options or {})
-    valid = {f.alias: f for f in attrs.fields(spec.config)}
+    found = spec(kind, name)
+    options = {**found.options, **(options or {})}
+    valid = {f.alias: f for f in attrs.fields(found.config)}
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ComponentOptionError(
@@ -150,30 +167,44 @@ def make_config(kind: str, name: str, options: dict[str, Any] | None = None) -> 
             f"valid options: {', '.join(valid) or 'none'}"
         )
     try:
-        return spec.config(**options)
+        return found.config(**options)
     except (TypeError, ValueError) as exc:
         raise ComponentOptionError(f"bad option for {kind} {name!r}: {exc}") from exc
 
 
 def create(kind: str, name: str, context: BuildContext | None = None, **options: Any) -> Any:
     """Build the component ``name`` of ``kind`` with ``options`` (its config's fields)."""
-    spec = get(kind, name)
-    component = spec.factory(make_config(kind, name, options), context or BuildContext())
+    return build(kind, name, make_config(kind, name, options), context)
+
+
+def build(kind: str, name: str, config: Any, context: BuildContext | None = None) -> Any:
+    """Build the component ``name`` of ``kind`` from its option object ``config``."""
+    try:
+        component = spec(kind, name).factory(config, context or BuildContext())
+    except LossMismatchError as exc:
+        if exc.completed:
+            raise
+        fitting = [n for n, s in components("loss").items() if getattr(s.factory, "input_kind", None) == exc.input_kind]
+        raise LossMismatchError(f"{exc}; losses that fit: {', '.join(fitting) or 'none installed'}",
+                                exc.input_kind, completed=True) from None
     try:
         component.ssl_name = name
     except AttributeError:  # objects with __slots__
         pass
+    if kind == "branch" and context is not None:
+        component.check_views(context.views)
     return component
 
 
 def describe(kind: str, name: str) -> list[dict[str, Any]]:
     """The options of a component: name, type, default and one-line doc each."""
-    spec = get(kind, name)
+    found = spec(kind, name)
     rows = []
-    for field in attrs.fields(spec.config):
+    for field in attrs.fields(found.config):
         default = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()
+        default = found.options.get(field.alias, default)
         type_name = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
         rows.append({"name": field.alias, "type": type_name, "default": default, "doc": field.metadata.get("doc", "")})
     return rows

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 import torch
-from ssl_core.components import BuildContext, ViewGenerator
+from ssl_core import BuildContext, ViewGenerator
 
 from ssl_augment import IdentityViews, IdentityViewsConfig, SimCLRViews, SimCLRViewsConfig, plugin
 

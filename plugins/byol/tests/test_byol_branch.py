@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from ssl_core import Batch, BuildContext, create
-from ssl_core.components import IncompatibleComponentsError
+from ssl_core import IncompatibleComponentsError
 
 SIZES = {"hidden_dim": 32, "out_dim": 8, "pred_hidden_dim": 16}
 
@@ -87,9 +87,12 @@ def test_tau_schedule_endpoints_through_the_branch():
 def test_loss_is_the_symmetrised_normalised_mse():
     branch, _ = _branch_and_batch()
     features = [torch.randn(5, 8), torch.randn(5, 8)]
-    targets = [torch.randn(5, 8), torch.randn(5, 8)]
-    out = branch.loss_from_features(features, targets)
+    teacher = [torch.randn(5, 8), torch.randn(5, 8)]  # the target encoder's pooled features
+    out = branch.loss_from_features(features, teacher)
     p1, p2 = out.embeddings
+    with torch.no_grad():
+        targets = list(branch.target_projector(torch.cat(teacher)).split(5))  # z' = g'(f'(x))
+    torch.testing.assert_close(out.targets, targets)
 
     def two_minus_two_cos(p, z):
         return (2 - 2 * F.cosine_similarity(p, z, dim=1)).mean()
@@ -104,7 +107,11 @@ def test_features_and_loss_from_features_agree():
     assert [f.shape for f in out.features] == [(6, 8), (6, 8)]
     assert [p.shape for p in out.embeddings] == [(6, 8), (6, 8)]
     assert "z_std" in out.logs
-    torch.testing.assert_close(branch.loss_from_features(out.features).loss, out.loss)
+    torch.testing.assert_close(branch.loss_from_features(out.features, out.teacher).loss, out.loss)
+    with torch.no_grad():
+        torch.testing.assert_close(out.teacher, list(branch.target_encoder(torch.cat(batch.views)).split(6)))
+    with pytest.raises(ValueError, match="teacher_features"):
+        branch.loss_from_features(out.features)
 
 
 def test_byol_refuses_pair_losses():

@@ -21,7 +21,7 @@ from ssl_core import create
 from ssl_core.training.trainer import Trainer
 
 RUN = {"branch": "simclr", "epochs": 1, "batch_size": 32, "device": "cpu", "regularizer": ["icl-msr"],
-       "callback": ["checkpoint"],
+       "no_callback": ["knn-monitor"],
        "options": {"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},
                    "dataset": {"shapes": {"num_train": 128, "num_test": 40, "image_size": 16}},
                    "branch": {"simclr": {"hidden_dim": 16, "out_dim": 8}}}}

@@ -94,9 +94,10 @@ def test_moco_strata_reweight_query_and_key_features_and_keep_the_queue():
         q = F.normalize(branch.head(a * h[0]), dim=1)
         k = F.normalize(branch.key_head(a * key_features), dim=1)
         by_hand = branch.criterion(q, k, queue)
-        branch(data)  # stores the un-weighted keys that loss_from_features reads
-        stored = branch._keys
-        got = evaluator.strata.loss(h, evaluator.teacher(data), a)
+        teacher = evaluator.teacher(data)
+        got = evaluator.strata.loss(h, teacher, a)
+        unweighted_keys = evaluator.strata.loss(h, teacher).targets[1]
     torch.testing.assert_close(got.loss, by_hand.loss)
     torch.testing.assert_close(got.positive_log_prob, by_hand.positive_log_prob)
-    assert branch._keys is stored and torch.equal(branch.queue, queue)
+    torch.testing.assert_close(got.targets[1], k)  # the keys are re-weighted too, not the stored ones
+    assert not torch.allclose(unweighted_keys, k) and torch.equal(branch.queue, queue)

@@ -9,16 +9,16 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from ssl_core import Batch, BuildContext, create
-from ssl_core.components import IncompatibleComponentsError
+from ssl_core import IncompatibleComponentsError
 from ssl_moco import batch_permutation, shuffle_bn_forward
 from torch import nn
 
 CTX = SimpleNamespace(accelerator=SimpleNamespace(gather=lambda t: t))  # one process
 
 
-def _context(num_train: int = 0, views: str = "simclr", **view_options) -> BuildContext:
+def _context(num_train: int = 0, views: str = "simclr", batch: int = 4, **view_options) -> BuildContext:
     torch.manual_seed(0)
-    context = BuildContext(image_size=16, num_train=num_train)
+    context = BuildContext(image_size=16, num_train=num_train, batch_size=batch)
     context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
     context.loss = create("loss", "info-nce", context, temperature=0.2)
     context.views = create("views", views, context, **view_options)
@@ -26,10 +26,15 @@ def _context(num_train: int = 0, views: str = "simclr", **view_options) -> Build
 
 
 def _branch(name: str = "moco", batch: int = 4, **options):
-    context = _context(num_train=options.pop("num_train", 0))
+    context = _context(num_train=options.pop("num_train", 0), batch=batch)
     branch = create("branch", name, context, out_dim=6, hidden_dim=16, **options)
-    branch.fit_queue(batch * (2 if branch.config.symmetric else 1))
     return branch, context
+
+
+def _keys(branch, batch: Batch) -> list:
+    """The normalised keys of each view the branch keys (``None`` for the other)."""
+    with torch.no_grad():
+        return [None if t is None else F.normalize(branch.key_head(t), dim=1) for t in branch.teacher_features(batch)]
 
 
 def _batch(context: BuildContext, n: int = 4, seed: int = 0) -> Batch:
@@ -65,13 +70,14 @@ def test_negatives_are_the_pre_step_queue_and_the_step_keys_are_enqueued_after()
     batch = _batch(context)
     queue_before = branch.queue.clone()
     out = branch(batch)
-    k2 = branch.key_embeddings(batch.views[1], batch.index)
+    k2 = _keys(branch, batch)[1]
     q1 = F.normalize(branch.head(out.features[0]), dim=1)
+    torch.testing.assert_close(out.targets[1], k2)
     torch.testing.assert_close(out.loss, branch.criterion(q1, k2, queue_before).loss)
     assert torch.equal(branch.queue, queue_before)  # forward does not enqueue
     torch.testing.assert_close(out.embeddings[0], q1)
     assert out.positive_log_prob.shape == (4,)
-    again = branch.loss_from_features([f.detach() for f in out.features])  # a regularizer's re-run
+    again = branch.loss_from_features([f.detach() for f in out.features], out.teacher)  # a regularizer's re-run
     torch.testing.assert_close(again.loss, out.loss)
     branch.on_step_end(CTX)
     torch.testing.assert_close(branch.queue[:4], k2)
@@ -83,7 +89,7 @@ def test_symmetric_loss_averages_both_directions_and_enqueues_both_keys():
     batch = _batch(context)
     queue = branch.queue.clone()
     out = branch(batch)
-    k1, k2 = (branch.key_embeddings(v, batch.index) for v in batch.views)
+    k1, k2 = _keys(branch, batch)
     q1, q2 = out.embeddings
     expected = (branch.criterion(q1, k2, queue).loss + branch.criterion(q2, k1, queue).loss) / 2
     torch.testing.assert_close(out.loss, expected)
@@ -110,8 +116,10 @@ def test_queue_is_capped_on_small_datasets_and_is_a_checkpointed_buffer():
     assert branch.effective_queue_size == 16  # 40 // 2 = 20 -> 2 batches of 8
     state = branch.state_dict()
     assert state["queue"].shape == (16, 6) and state["queue_ptr"].dtype == torch.long
-    fresh, _ = _branch(num_train=1000, batch=8)
-    fresh.load_state_dict(state)  # the checkpoint's queue size wins
+    assert _branch(num_train=1000, batch=8)[0].effective_queue_size == 496  # sized when built: 500 -> 62 batches
+    assert _branch(num_train=1000, batch=8, symmetric=True)[0].effective_queue_size == 496  # 31 steps of 16 keys
+    fresh, _ = _branch(num_train=40, batch=8)
+    fresh.load_state_dict(state)
     assert torch.equal(fresh.queue, state["queue"])
 
 
@@ -134,12 +142,12 @@ def test_branch_keys_use_a_divisor_of_the_batch_as_bn_splits():
     batch = _batch(context, n=6)
     with torch.no_grad():
         full = F.normalize(branch.key_head(branch.key_encoder(batch.views[1])), dim=1)
-    split = branch.key_embeddings(batch.views[1], batch.index)  # 8 -> 3 sub-batches of 2
+    split = _keys(branch, batch)[1]  # 8 -> 3 sub-batches of 2
     assert not torch.allclose(split, full, atol=1e-4)
 
 
 def test_presets_differ_in_head_and_temperature_not_momentum():
-    from ssl_core.registry import get
+    from ssl_core import spec as get
 
     v1, _ = _branch("moco")
     v2, _ = _branch("moco-v2")

@@ -15,9 +15,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from ssl_core.data.shapes import CLASS_NAMES
-from ssl_core.training import checkpoint
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
+from ssl_shapes import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def run(tmp_path_factory, one_thread):
     """Five epochs on 1,000 tiny shapes with k-NN and checkpoints, on one thread."""
     trainer = Trainer(
         branch="moco", views="simclr", encoder="small-resnet", dataset="shapes", epochs=5, batch_size=32,
-        lr=1.0, warmup_epochs=0.1, callback=["knn-monitor", "checkpoint"],
+        lr=1.0, warmup_epochs=0.1, callback=["knn-monitor"],
         output_dir=str(tmp_path_factory.mktemp("moco") / "run"),
         options={"encoder": {"small-resnet": {"widths": [16, 32, 64, 64]}},
                  "dataset": {"shapes": {"num_train": 1000, "num_test": 500, "image_size": 16}},
@@ -38,10 +38,10 @@ def run(tmp_path_factory, one_thread):
 def test_the_checkpoint_holds_the_queue_and_its_pointer(run):
     trainer, result = run
     branch = trainer.branch
-    assert branch.num_train == 1000  # 100 images per class: 31 steps per epoch
+    assert len(trainer.folder.read_metrics()) == 5 and result.history[-1]["epoch"] == 5  # 1000 images: 31 steps an epoch
     assert branch.effective_queue_size == 480  # 1000 // 2 = 500 -> 15 batches of 32
     assert int(branch.queue_ptr) == (5 * 31 * 32) % 480  # 155 steps of 32 keys
-    tensors, _ = checkpoint.load(checkpoint.latest(result.output_dir))
+    tensors, _ = load_checkpoint(RunFolder(result.output_dir).latest_checkpoint())
     assert torch.equal(tensors["model.branch.queue"], branch.queue.cpu())
     assert torch.equal(tensors["model.branch.queue_ptr"], branch.queue_ptr.cpu())
 

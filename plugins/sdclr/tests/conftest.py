@@ -11,8 +11,8 @@ BASE_SIZES = {
     "simclr": {"hidden_dim": 16, "out_dim": 8},
     "byol": {"hidden_dim": 16, "out_dim": 8, "pred_hidden_dim": 16},
     "simsiam": {"hidden_dim": 16, "out_dim": 8, "pred_hidden_dim": 8},
-    "moco": {"out_dim": 8, "queue_size": 64},
-    "moco-v2": {"hidden_dim": 16, "out_dim": 8, "queue_size": 64},
+    "moco": {"out_dim": 8, "queue_size": 64, "symmetric": True},
+    "moco-v2": {"hidden_dim": 16, "out_dim": 8, "queue_size": 64, "symmetric": True},
 }
 #: the loss each base takes (its registered default).
 BASE_LOSS = {"simclr": "nt-xent", "byol": "normalized-mse", "simsiam": "neg-cosine", "moco": "info-nce",

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from ssl_core import BuildContext, create, registry
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.encoders.variants import run_variant
-from ssl_core.registry import ComponentOptionError
+from ssl_core import IncompatibleComponentsError, walk
+from ssl_sdclr.variants import run_variant
+from ssl_core import ComponentOptionError
 from ssl_core.training.model import SSLModel
 from ssl_sdclr import global_magnitude_masks
 from torch.func import functional_call
@@ -34,8 +34,11 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def test_run_defaults_are_the_official_views_loss_and_temperature():
-    defaults = registry.get("branch", "sdclr-pruned").defaults
+    defaults = registry.spec("branch", "sdclr-pruned").run_defaults()
     assert defaults == {"views": "sdclr", "loss": "nt-xent", "options": {"loss": {"nt-xent": {"temperature": 0.2}}}}
+    # another base brings its own registered run defaults (its views, loss, optimiser)
+    assert registry.spec("branch", "sdclr-pruned").run_defaults({"base": "byol"}) == registry.spec(
+        "branch", "byol").run_defaults()
     config = registry.make_config("branch", "sdclr-pruned")
     assert (config.base, config.prune_ratio, config.base_options) == ("simclr", 0.9, {})
 
@@ -44,7 +47,7 @@ def test_simclr_base_has_the_official_three_layer_head_with_per_branch_batch_nor
     branch, _ = make_branch()
     kinds = [type(m).__name__ for m in branch.base.head]
     assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
-    assert len(branch.head_bn.paths) == 3 and len(branch.competitor.bn.paths) == sum(
+    assert len(branch.head_bn["head"].paths) == 3 and len(branch.competitor.bn.paths) == sum(
         isinstance(m, torch.nn.BatchNorm2d) for m in branch.encoder.modules())
     simclr_head, _ = make_branch(head_layers=2, last_bn=False)  # the SimCLR head, as an option
     assert [type(m).__name__ for m in simclr_head.base.head] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
@@ -172,12 +175,12 @@ def test_the_two_batch_norm_copies_are_isolated(make_branch, make_batch):
     encoder(batch.views[0])
     assert _same(_bn_state(competitor.bn), pruned)  # and a dense forward the pruned ones
     assert all(not torch.equal(v, dense[k]) for k, v in _bn_state(encoder).items())
-    head_dense, head_pruned = _bn_state(head), _bn_state(branch.head_bn)
-    run_variant(head, features, bn_set=branch.head_bn)
-    assert _same(_bn_state(head), head_dense) and not _same(_bn_state(branch.head_bn), head_pruned)
-    head_pruned = _bn_state(branch.head_bn)
+    head_dense, head_pruned = _bn_state(head), _bn_state(branch.head_bn["head"])
+    run_variant(head, features, bn_set=branch.head_bn["head"])
+    assert _same(_bn_state(head), head_dense) and not _same(_bn_state(branch.head_bn["head"]), head_pruned)
+    head_pruned = _bn_state(branch.head_bn["head"])
     head(features)
-    assert _same(_bn_state(branch.head_bn), head_pruned) and not _same(_bn_state(head), head_dense)
+    assert _same(_bn_state(branch.head_bn["head"]), head_pruned) and not _same(_bn_state(head), head_dense)
     dense_affine = {p.data_ptr() for m in (encoder, head) for n, p in m.named_parameters() if "weight" in n}
     assert dense_affine.isdisjoint(p.data_ptr() for p in [*competitor.parameters(), *branch.head_bn.parameters()])
 
@@ -197,7 +200,7 @@ def test_one_backward_equals_the_sum_of_the_official_two_partial_passes(make_bra
     head, competitor, encoder = reference.base.head, reference.competitor, reference.encoder
 
     def sparse(x):
-        return run_variant(head, competitor(encoder, x), bn_set=reference.head_bn)
+        return run_variant(head, competitor(encoder, x), bn_set=reference.head_bn["head"])
 
     x1, x2 = batch.views
     with torch.no_grad():
@@ -249,11 +252,11 @@ def test_loss_from_features_runs_the_dense_head_on_feature_0_and_the_pruned_head
     assert out.positive_log_prob.shape == (16,)
     head = branch.base.head
     with torch.no_grad():
-        for bn in branch.head_bn.copies.values():
+        for bn in branch.head_bn["head"].copies.values():
             bn.weight.mul_(3.0)
         z1, z2 = branch.loss_from_features(out.features).embeddings
         torch.testing.assert_close(z1, head(out.features[0]))
-        torch.testing.assert_close(z2, run_variant(head, out.features[1], bn_set=branch.head_bn))
+        torch.testing.assert_close(z2, run_variant(head, out.features[1], bn_set=branch.head_bn["head"]))
         assert not torch.allclose(z2, head(out.features[1]))
 
 
@@ -274,17 +277,18 @@ def test_the_step_is_a_pure_function_of_parameters_buffers_and_batch(make_branch
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_an_unsupported_base_names_the_valid_ones(make_context):
-    with pytest.raises(IncompatibleComponentsError, match="valid bases: simclr, byol, simsiam, moco, moco-v2"):
-        create("branch", "sdclr-pruned", make_context(), base="swav")
+def test_a_base_that_does_not_read_two_views_is_refused_by_capability(make_context):
+    context = make_context("swav")
+    context.views = create("views", "identity", context)
+    with pytest.raises(IncompatibleComponentsError, match="needs a base that reads 2 views.*'swav' reads any number"):
+        create("branch", "sdclr-pruned", context, base="swav")
+    with pytest.raises(IncompatibleComponentsError, match="cannot be its own base"):
+        create("branch", "sdclr-pruned", make_context(), base="sdclr-pruned")
 
 
-def test_a_base_that_is_not_installed_says_what_to_install(make_context, monkeypatch):
-    available = registry.available
-    monkeypatch.setattr(registry, "available",
-                        lambda kind: [n for n in available(kind) if not (kind == "branch" and n == "byol")])
-    with pytest.raises(IncompatibleComponentsError, match=r"pip install ssl-byol.*installed bases: simclr, simsiam"):
-        create("branch", "sdclr-pruned", make_context("normalized-mse"), base="byol")
+def test_a_base_that_is_not_installed_says_what_to_install(make_context):
+    with pytest.raises(IncompatibleComponentsError, match=r"base 'nope' is not installed \(pip install ssl-nope.*simclr"):
+        create("branch", "sdclr-pruned", make_context(), base="nope")
 
 
 def test_a_loss_the_base_refuses_gives_the_bases_recipe(make_context):
@@ -307,34 +311,38 @@ def test_bad_base_options_and_prune_ratio_are_named(make_context):
 # --- other bases ----------------------------------------------------------------------------------
 
 
-def _step_ctx(batch_size: int) -> SimpleNamespace:
+def _step_ctx() -> SimpleNamespace:
     accelerator = SimpleNamespace(gather=lambda t: t)
-    return SimpleNamespace(epoch=0, global_step=0, total_steps=10, accelerator=accelerator,
-                           config=SimpleNamespace(batch_size=batch_size))
+    return SimpleNamespace(epoch=0, global_step=0, total_steps=10, accelerator=accelerator)
 
 
 @pytest.mark.parametrize("base", ["byol", "simsiam", "moco", "moco-v2"])
 def test_other_bases_route_view_2_through_the_competitor_and_keep_their_lifecycle(base, make_branch, make_batch):
     branch, context = make_branch(base)
     batch = make_batch(context)
-    ctx = _step_ctx(len(batch.index))
-    branch.on_fit_start(ctx)
-    branch.on_epoch_start(ctx)
-    assert branch.head_bn is None  # the base's heads are shared by both views
+    ctx = _step_ctx()
+    for component in walk(branch):  # the trainer reaches the base through walk: nothing forwarded by hand
+        component.on_fit_start(ctx)
+        component.on_epoch_start(ctx)
+    heads = {name for name, module in branch.base.view_modules().items() if name != "encoder"
+             and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())}
+    assert set(branch.head_bn) == heads  # each online head with batch norms has the competitor's own copy
     assert branch.sync_batchnorm == getattr(branch.base, "sync_batchnorm", True)  # MoCo keeps per-process BN
     out = branch(batch)
     with torch.no_grad():
         torch.testing.assert_close(out.features[0], branch.encoder(batch.views[0]))
         torch.testing.assert_close(out.features[1], branch.competitor(branch.encoder, batch.views[1]))
-    torch.testing.assert_close(branch.loss_from_features(out.features).loss, out.loss)
+    torch.testing.assert_close(branch.loss_from_features(out.features, out.teacher).loss, out.loss)
     out.loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in branch.competitor.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in [*branch.competitor.parameters(), *branch.head_bn.parameters()])
     optimised = {id(p) for group in branch.parameter_groups() for p in group["params"]}
     assert {id(p) for p in branch.competitor.parameters()} <= optimised
     assert {id(p) for p in branch.base.parameters() if p.requires_grad} <= optimised
     if base == "byol":
         assert not any(id(p) in optimised for p in branch.base.target_encoder.parameters())
-    branch.on_step_end(ctx)  # delegated: BYOL's target update, MoCo's enqueue
+    for component in walk(branch):  # the base's own: BYOL's target update, MoCo's enqueue
+        component.on_step_end(ctx)
     if base == "byol":
         assert branch.base.last_tau == pytest.approx(0.99)
     if base.startswith("moco"):

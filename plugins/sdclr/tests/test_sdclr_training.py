@@ -11,32 +11,35 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 from ssl_core import BuildContext, Callback, create, hookimpl, plugins, registry
 from ssl_core.cli import cli
-from ssl_core.training import checkpoint
-from ssl_core.training.trainer import ENCODER_FILE, Trainer
-from ssl_sdclr import SUPPORTED_BASES
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import ENCODER as ENCODER_FILE
+from ssl_core.training.trainer import Trainer
 
 TINY = {"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},
         "dataset": {"shapes": {"num_train": 64, "num_test": 20, "image_size": 16}}}
 SIZES = {"simclr": {"hidden_dim": 16, "out_dim": 8}, "byol": {"hidden_dim": 16, "out_dim": 8, "pred_hidden_dim": 16},
          "simsiam": {"hidden_dim": 16, "out_dim": 8, "pred_hidden_dim": 8},
-         "moco": {"out_dim": 8, "queue_size": 64}, "moco-v2": {"hidden_dim": 16, "out_dim": 8, "queue_size": 64}}
+         "moco": {"out_dim": 8, "queue_size": 64, "symmetric": True},
+         "moco-v2": {"hidden_dim": 16, "out_dim": 8, "queue_size": 64, "symmetric": True}}
 LOSS = {"simclr": "nt-xent", "byol": "normalized-mse", "simsiam": "neg-cosine", "moco": "info-nce",
         "moco-v2": "info-nce"}
 
 
 def _run(tmp_path, base: str = "simclr", **fields) -> dict:
     options = {**TINY, "branch": {"sdclr-pruned": {"base": base, "base_options": SIZES[base]}}}
-    return {"branch": "sdclr-pruned", "loss": LOSS[base], "epochs": 1, "batch_size": 16, "callback": [],
+    return {"branch": "sdclr-pruned", "loss": LOSS[base], "epochs": 1, "batch_size": 16, "no_callback": ["knn-monitor"],
             "device": "cpu", "output_dir": str(tmp_path / "run"), "options": options, **fields}
 
 
-@pytest.mark.parametrize("base", SUPPORTED_BASES)
+@pytest.mark.parametrize("base", list(SIZES))
 def test_every_base_builds_and_trains(base, tmp_path):
     trainer = Trainer(_run(tmp_path, base))
     result = trainer.fit()
     assert math.isfinite(result.history[-1]["loss"])
     branch = trainer.branch
-    assert branch.base.ssl_name == base and trainer.config.views == "sdclr"
+    assert branch.base.ssl_name == base
+    # the official recipe with the official base; any other base brings its own registered run defaults
+    assert trainer.config.views == ("sdclr" if base == "simclr" else registry.spec("branch", base).defaults["views"])
     for bn in branch.competitor.bn.copies.values():  # the pruned view trained its own batch norms
         assert not torch.equal(bn.weight, torch.ones_like(bn.weight))
 
@@ -66,15 +69,15 @@ def test_the_checkpoint_keeps_the_mask_and_a_resume_uses_it(tmp_path):
     registry.clear_cache()
     _MaskAtFitStart.seen.clear()
     try:
-        trainer = Trainer(_run(tmp_path, callback=["checkpoint"]))
+        trainer = Trainer(_run(tmp_path, no_callback=["knn-monitor"]))
         trainer.fit()
         masks = trainer.branch.competitor.mask_dict()
-        tensors, _ = checkpoint.load(checkpoint.latest(trainer.output_dir))
+        tensors, _ = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
         for name, mask in masks.items():
             saved = tensors[f"model.branch.competitor.masks.{name.replace('.', '__')}"]
             assert saved.dtype == torch.bool and torch.equal(saved, mask)
         assert int(tensors["model.branch.competitor.epoch"]) == 0
-        resumed = Trainer(resume=trainer.output_dir, epochs=2, callback=["checkpoint", "mask-at-fit-start"])
+        resumed = Trainer(resume=trainer.output_dir, epochs=2, callback=["mask-at-fit-start"])
         resumed.fit()
         (at_start, epoch), = _MaskAtFitStart.seen
         assert epoch == 0 and all(torch.equal(at_start[k], m) for k, m in masks.items())

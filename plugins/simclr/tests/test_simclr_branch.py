@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from torch import nn
 
 from ssl_core import Batch, BuildContext, create
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.heads import ProjectionHead
+from ssl_core import IncompatibleComponentsError
+from ssl_core.nn.heads import ProjectionHead
 
 
 def _context(views: str = "simclr", **view_options) -> BuildContext:
@@ -69,7 +69,7 @@ def test_simclr_v2_preset_has_the_three_layer_head_and_its_run_defaults():
     assert [(m.in_features, m.out_features) for m in linears] == [(8, 8), (8, 8), (8, 128)]  # hidden = feature dim
     assert sum(isinstance(m, nn.BatchNorm1d) for m in branch.head) == 2
     assert sum(isinstance(m, nn.Linear) for m in create("branch", "simclr", _context()).head) == 2
-    defaults = registry.get("branch", "simclr-v2").defaults
+    defaults = registry.spec("branch", "simclr-v2").defaults
     assert defaults["options"]["loss"]["nt-xent"]["temperature"] == 0.1
     assert (defaults["optimizer"], defaults["lr"], defaults["weight_decay"]) == ("lars", 0.4, 1e-4)
     result = CliRunner().invoke(cli, ["describe", "branch", "simclr-v2"])
@@ -84,4 +84,4 @@ def test_simclr_v2_run_resolves_its_defaults_under_the_users_settings():
 
     config = resolve({"branch": "simclr-v2"}, ["loss.temperature=0.3"])
     assert (config.views, config.loss, config.optimizer, config.lr) == ("simclr", "nt-xent", "lars", 0.4)
-    assert config.options["loss"]["nt-xent"]["temperature"] == 0.3
+    assert config.options["loss"]["nt-xent"].temperature == 0.3

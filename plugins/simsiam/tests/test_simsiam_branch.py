@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from ssl_core import Batch, BuildContext, Trainer, create
-from ssl_core.components import IncompatibleComponentsError
+from ssl_core import IncompatibleComponentsError
 from ssl_simsiam import SimSiamProjector
 
 SIZES = {"hidden_dim": 16, "out_dim": 12, "pred_hidden_dim": 4}
@@ -19,7 +19,7 @@ SIZES = {"hidden_dim": 16, "out_dim": 12, "pred_hidden_dim": 4}
 def tiny_simsiam_run(tmp_path) -> dict:
     """One epoch of 4 steps on tiny images with small heads and no callbacks."""
     return {"branch": "simsiam", "views": "simclr", "epochs": 1, "batch_size": 32, "device": "cpu",
-            "warmup_epochs": 0.0, "callback": [], "output_dir": str(tmp_path / "run"),
+            "warmup_epochs": 0.0, "no_callback": ["knn-monitor"], "output_dir": str(tmp_path / "run"),
             "options": {"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},
                         "dataset": {"shapes": {"num_train": 128, "num_test": 20, "image_size": 16}},
                         "branch": {"simsiam": {"hidden_dim": 32, "out_dim": 32, "pred_hidden_dim": 8}}}}

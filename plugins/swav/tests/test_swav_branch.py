@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from ssl_core import Batch, BuildContext, create
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.losses import swav as swav_loss_module
+from ssl_core import IncompatibleComponentsError
+from ssl_swav import loss as swav_loss_module
 from ssl_swav import prototype_count
 from torch import nn
 

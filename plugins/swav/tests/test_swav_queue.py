@@ -30,22 +30,18 @@ def test_fifo_holds_the_newest_rows_newest_first_and_counts_to_full():
     assert queue.rows_of(1, 2)[0, :, 0].tolist() == [2.5, 1, 1.5]  # process 1 of 2: the second half
 
 
-def test_resize_empties_and_a_checkpoint_fixes_the_length():
-    queue = EmbeddingQueue(2, 4, 3)
-    queue.push(torch.ones(2, 4, 3))
-    queue.resize(4)
-    assert queue.full  # same length: kept
-    queue.resize(8)
+def test_a_checkpoint_restores_the_embeddings_and_the_count():
+    queue = EmbeddingQueue(2, 8, 3)
     assert queue.embeddings.shape == (2, 8, 3) and int(queue.count) == 0 and not queue.embeddings.any()
     queue.push(torch.randn(2, 8, 3))
-    fresh = EmbeddingQueue(2, 100, 3)
+    fresh = EmbeddingQueue(2, 8, 3)
     fresh.load_state_dict(queue.state_dict())
     assert torch.equal(fresh.embeddings, queue.embeddings) and fresh.full
 
 
-def _branch_and_batch(n: int = 4, **options):
+def _branch_and_batch(n: int = 4, num_train: int = 0, **options):
     torch.manual_seed(0)
-    context = BuildContext(image_size=16)
+    context = BuildContext(image_size=16, batch_size=options.pop("batch_size", n), num_train=num_train)
     context.encoder = create("encoder", "small-resnet", context, widths=(4, 4, 8, 8))
     context.loss = create("loss", "swav", context)
     context.views = create("views", "multi-crop", context, local_count=2)
@@ -55,9 +51,8 @@ def _branch_and_batch(n: int = 4, **options):
     return branch, Batch(views=views, image=images, index=torch.arange(n))
 
 
-def _ctx(epoch: int, batch_size: int = 4):
-    return SimpleNamespace(epoch=epoch, config=SimpleNamespace(batch_size=batch_size),
-                           accelerator=SimpleNamespace(gather=lambda t: t))
+def _ctx(epoch: int):
+    return SimpleNamespace(epoch=epoch, accelerator=SimpleNamespace(gather=lambda t: t))
 
 
 def test_no_queue_by_default():
@@ -97,8 +92,6 @@ def test_the_queue_fills_from_its_start_epoch_and_joins_the_codes_once_full():
     torch.testing.assert_close(with_queue.loss, branch.criterion(scores, queue_scores).loss)
 
 
-def test_the_queue_is_sized_for_the_run_in_on_fit_start():
-    branch, _ = _branch_and_batch(queue_length=100)
-    branch.num_train = 50
-    branch.on_fit_start(_ctx(0, batch_size=16))
+def test_the_queue_is_sized_for_the_run_when_built():
+    branch, _ = _branch_and_batch(queue_length=100, num_train=50, batch_size=16)
     assert branch.queue.length == 48  # min(100, 50) rounded down to 3 batches of 16

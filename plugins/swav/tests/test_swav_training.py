@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from ssl_core import Callback, Trainer, create, hookimpl, plugins, registry
 from ssl_core.evaluation.features import extract_features
-from ssl_core.training import checkpoint
+from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 
@@ -58,14 +58,13 @@ def _fit(output_dir, **fields):
 def run(tmp_path_factory):
     """3 epochs of 5 steps on 190 images (19 per class) at 16 px: the default views and recipe, tiny sizes."""
     return _fit(tmp_path_factory.mktemp("swav") / "run", epochs=3, batch_size=32,
-                callback=["swav-probe", "knn-monitor", "checkpoint"],
+                callback=["swav-probe"], checkpoint_every=3,
                 options={"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},
                          "dataset": {"shapes": {"num_train": 192, "num_test": 50, "image_size": 16}},
                          "views": {"multi-crop": {"local_count": 2}},
                          "branch": {"swav": {"hidden_dim": 64, "out_dim": 16, "queue_length": 64,
                                              "queue_start_epoch": 2}},
-                         "callback": {"knn-monitor": {"k": 10, "every": 3, "untrained": False},
-                                      "checkpoint": {"every": 3}}})
+                         "callback": {"knn-monitor": {"k": 10, "every": 3, "untrained": False}}})
 
 
 def test_prototypes_are_frozen_for_the_first_epoch_then_trained_and_stay_unit_norm(run):
@@ -86,7 +85,7 @@ def test_the_queue_fills_from_its_epoch_and_is_checkpointed(run):
     trainer, result = run
     queue = trainer.branch.queue
     assert queue.length == 64 and int(queue.count) == 64  # the 5 steps of epoch 3 pushed 160 rows
-    tensors, _ = checkpoint.load(checkpoint.latest(result.output_dir))
+    tensors, _ = load_checkpoint(RunFolder(result.output_dir).latest_checkpoint())
     assert torch.equal(tensors["model.branch.queue.embeddings"], queue.embeddings)
     torch.testing.assert_close(queue.embeddings.norm(dim=2), torch.ones(2, 64))
 

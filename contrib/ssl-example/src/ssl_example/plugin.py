@@ -7,8 +7,8 @@ import attrs
 import torch
 
 from ssl_core import Batch, Branch, BranchOutput, BuildContext, Regularizer, hookimpl
-from ssl_core.hookspecs import Register
-from ssl_core.options import option
+from ssl_core import Register
+from ssl_core import option
 
 
 @attrs.define

@@ -5,10 +5,10 @@ from __future__ import annotations
 import attrs
 from tqdm.auto import tqdm
 
-from ssl_core.components import BuildContext, Callback
+from ssl_core.components import Callback
+from ssl_core.context import BuildContext, TrainContext
 from ssl_core.evaluation.knn import knn_accuracy
 from ssl_core.options import option, positive
-from ssl_core.training.state import TrainContext
 
 
 @attrs.define
@@ -43,8 +43,8 @@ class KNNMonitor(Callback):
         acc = ctx.accelerator
         result = None
         if acc.is_main_process:
-            bank, bank_labels = ctx.trainer.encoder_features(ctx.data.train)
-            queries, query_labels = ctx.trainer.encoder_features(ctx.data.test)
+            bank, bank_labels = ctx.features(ctx.data.train)
+            queries, query_labels = ctx.features(ctx.data.test)
             result = round(knn_accuracy(bank, bank_labels, queries, query_labels, ctx.data.num_classes,
                                         self.config.k, self.config.temperature), 4)
         acc.wait_for_everyone()
@@ -53,11 +53,11 @@ class KNNMonitor(Callback):
     def on_fit_start(self, ctx: TrainContext) -> None:
         if not self._usable(ctx):
             tqdm.write("knn-monitor: skipped (needs labels and a test split)")
-        elif self.config.untrained and ctx.epoch == 0 and "knn_top1_untrained" not in ctx.trainer.summary:
-            ctx.trainer.summary["knn_top1_untrained"] = self._evaluate(ctx)
+        elif self.config.untrained and ctx.epoch == 0 and "knn_top1_untrained" not in ctx.summary:
+            ctx.summary["knn_top1_untrained"] = self._evaluate(ctx)
 
     def on_epoch_end(self, ctx: TrainContext) -> None:
-        last = ctx.epoch == ctx.config.epochs
+        last = ctx.epoch == ctx.epochs
         if self._usable(ctx) and (ctx.epoch % self.config.every == 0 or last):
             ctx.metrics["knn_top1"] = self._evaluate(ctx)
-            ctx.trainer.summary["knn_top1"] = ctx.metrics["knn_top1"]
+            ctx.summary["knn_top1"] = ctx.metrics["knn_top1"]

@@ -11,13 +11,7 @@ from ssl_core.cli.describe import describe_command
 from ssl_core.cli.eval import eval_command
 from ssl_core.cli.plugins_list import plugins_command
 from ssl_core.cli.run import run_command
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.config import ConfigError
-from ssl_core.evaluation.protocols import EvalError
-from ssl_core.registry import ComponentOptionError, DuplicateComponentError, UnknownComponentError
-
-USER_ERRORS = (ConfigError, ComponentOptionError, DuplicateComponentError, UnknownComponentError,
-               IncompatibleComponentsError, EvalError, FileNotFoundError)
+from ssl_core.errors import USER_ERRORS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

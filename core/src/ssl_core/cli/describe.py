@@ -14,7 +14,7 @@ from ssl_core.cli.tables import print_table
 def describe_command(kind: str, name: str) -> None:
     """Print the options of component NAME of KIND (encoder, views, branch, loss, regularizer,
     callback, dataset)."""
-    spec = registry.get(kind, name)
+    spec = registry.spec(kind, name)
     click.echo(f"{kind} {name}: {spec.description}")
     click.echo(f"from {spec.package} {spec.version} (plugin {spec.plugin})\n")
     rows = [(r["name"], r["type"], repr(r["default"]), r["doc"]) for r in registry.describe(kind, name)]

@@ -13,7 +13,8 @@ from ssl_core.cli.tables import print_table
 @click.option("--views", help="View generator (default: the branch's).")
 @click.option("--loss", help="Loss (default: the branch's).")
 @click.option("--regularizer", multiple=True, help="Regularizer (repeatable).")
-@click.option("--callback", multiple=True, help="Callback (repeatable; replaces the default knn-monitor, checkpoint).")
+@click.option("--callback", multiple=True, help="Callback added to the default ones (repeatable).")
+@click.option("--no-callback", multiple=True, help="Default callback to leave out, e.g. knn-monitor (repeatable).")
 @click.option("--dataset", help="shapes (built in), a parquet/image folder, a parquet file or a Hub name.")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size.")
@@ -29,15 +30,17 @@ from ssl_core.cli.tables import print_table
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Training device (default auto).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or TOML file with the same fields.")
 @click.option("--set", "sets", multiple=True, metavar="KIND[.NAME].OPTION=VALUE",
-              help="Set a component option, e.g. loss.temperature=0.1 (repeatable).")
+              help="Set a component option, e.g. loss.temperature=0.1, or any run field, e.g. "
+                   "run.checkpoint_every=5 (repeatable).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue a run folder or checkpoint.")
-def run_command(config_file, sets, resume, regularizer, callback, **fields) -> None:
+def run_command(config_file, sets, resume, regularizer, callback, no_callback, **fields) -> None:
     """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
     encoder.safetensors to the output folder."""
     from ssl_core.training.trainer import Trainer
 
     fields["regularizer"] = list(regularizer) or None
     fields["callback"] = list(callback) or None
+    fields["no_callback"] = list(no_callback) or None
     trainer = Trainer(config_file, sets=list(sets), resume=resume, **fields)
     result = trainer.fit()
     if not trainer.accelerator.is_main_process:

@@ -14,7 +14,7 @@ from attrs import validators as v
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from ssl_core.components import BuildContext
+from ssl_core.context import BuildContext
 from ssl_core.options import option
 
 #: images of this side or less get the CIFAR stem by default.

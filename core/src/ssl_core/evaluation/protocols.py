@@ -33,12 +33,11 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ssl_core import registry
-from ssl_core.components import BuildContext
+from ssl_core.context import BuildContext
 from ssl_core.config import dataset_source
 from ssl_core.data.long_tail import COUNTS_FILE, LongTailSplit, labelled, long_tail_split, training_subset
 from ssl_core.data.sources import DatasetSplits
@@ -46,18 +45,14 @@ from ssl_core.evaluation.features import extract_features
 from ssl_core.evaluation.knn import knn_predict
 from ssl_core.evaluation.linear import MAX_ITER, WEIGHT_DECAYS, accuracy, select_linear_probe
 from ssl_core.evaluation.long_tail import class_groups, group_accuracies, per_class_accuracy
+from ssl_core.errors import EvalError
+from ssl_core.run_folder import CONFIG, ENCODER, RunFolder
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from ssl_core.training.trainer import ENCODER_FILE
 
 PROTOCOLS = ("linear", "few-shot", "knn", "long-tail")
 KNN_K = 200
 KNN_TEMPERATURE = 0.1
-CONFIG_FILE = "config.yaml"
 FEATURES_FILE = "eval-features.safetensors"
-
-
-class EvalError(ValueError):
-    """A run folder that cannot be evaluated; the message names the missing file or data."""
 
 
 @attrs.define
@@ -106,7 +101,7 @@ def _device(name: str) -> torch.device:
 def _features(run_dir: Path, config: dict[str, Any], data: DatasetSplits, num_classes: int,
               device: torch.device) -> dict[str, torch.Tensor]:
     """Train and test features of the run's encoder, read from or written to ``FEATURES_FILE``."""
-    encoder_path = _file(run_dir, ENCODER_FILE, "the run has no exported encoder (ssl run writes it when training ends)")
+    encoder_path = _file(run_dir, ENCODER, "the run has no exported encoder (ssl run writes it when training ends)")
     digest = hashlib.sha256(encoder_path.read_bytes()).hexdigest()
     cache = run_dir / FEATURES_FILE
     if cache.is_file():
@@ -134,8 +129,8 @@ def _features(run_dir: Path, config: dict[str, Any], data: DatasetSplits, num_cl
 def load_run(run_dir: str | Path, device: str = "auto") -> EvalSetup:
     """Read a run folder: its configuration, data, split and (cached) features."""
     run_dir = Path(run_dir)
-    config_path = _file(run_dir, CONFIG_FILE, f"{run_dir} is not a run folder (ssl run writes {CONFIG_FILE})")
-    config = yaml.safe_load(config_path.read_text()) or {}
+    _file(run_dir, CONFIG, f"{run_dir} is not a run folder (ssl run writes {CONFIG})")
+    config = RunFolder(run_dir).read_config()
     source, implied = dataset_source(config.get("dataset", "shapes"))
     options = {**implied, **config.get("options", {}).get("dataset", {}).get(source, {})}
     data = registry.create("dataset", source, BuildContext(), **options)

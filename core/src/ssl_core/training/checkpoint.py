@@ -1,25 +1,16 @@
-"""Checkpoints without pickles: tensors in ``state.safetensors``, everything else in ``state.json``.
+"""Training state without pickles: optimiser states and RNG states split into tensors and JSON.
 
-A checkpoint is a folder ``checkpoints/epoch-NNNN``. It is written into a temporary folder
-beside it and renamed into place, so a crash while saving leaves the earlier checkpoints
-intact and never a half-written one under a final name.
+The tensors go into a checkpoint's ``state.safetensors`` and the rest into its ``state.json``
+(written by [`RunFolder.save_checkpoint`][ssl_core.run_folder.RunFolder.save_checkpoint]).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-
-TENSORS = "state.safetensors"
-META = "state.json"
 
 
 def flatten_optimizer(prefix: str, state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -69,51 +60,3 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, state, gauss_next = meta["python"]
     random.setstate((version, tuple(state), gauss_next))
-
-
-def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write a checkpoint folder at ``path`` atomically; returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().contiguous().cpu().clone() for k, v in tensors.items()}, str(tmp / TENSORS))
-    (tmp / META).write_text(json.dumps(meta, indent=1))
-    for file in (tmp / TENSORS, tmp / META):
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    if path.exists():  # re-saving the same epoch: move the old one aside first
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, path)
-    return path
-
-
-def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint folder: ``(tensors, meta)``."""
-    path = Path(path)
-    if not (path / META).exists() or not (path / TENSORS).exists():
-        raise FileNotFoundError(f"{path} is not a checkpoint (no {TENSORS} and {META})")
-    return load_file(str(path / TENSORS)), json.loads((path / META).read_text())
-
-
-def latest(path: Path) -> Path:
-    """The newest complete checkpoint in a run folder (or ``path`` itself if it is one)."""
-    path = Path(path)
-    if (path / META).exists():
-        return path
-    found = sorted(p for p in (path / "checkpoints").glob("epoch-*") if (p / META).exists())
-    if not found:
-        raise FileNotFoundError(f"no checkpoint in {path} (looked for {path}/checkpoints/epoch-*/{META})")
-    return found[-1]
-
-
-def prune(folder: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints in ``folder``."""
-    found = sorted(p for p in Path(folder).glob("epoch-*") if p.is_dir())
-    for old in found[: max(len(found) - keep, 0)]:
-        shutil.rmtree(old)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssl_core.components import Batch, Branch, Regularizer
+from ssl_core.components import Branch, Regularizer
+from ssl_core.context import Batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,6 @@ import attrs
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list, set_seed
@@ -23,19 +22,19 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from ssl_core import registry
-from ssl_core.components import Batch, BuildContext, Component
-from ssl_core.config import ConfigError, RunConfig, dataset_source, deep_merge, read_config_file, resolve, to_plain
+from ssl_core import plugins, registry
+from ssl_core.components import Component, walk
+from ssl_core.config import RunConfig, deep_merge, read_config_file, resolve, to_plain
+from ssl_core.context import Batch, BuildContext, TrainContext
 from ssl_core.data.sources import NO_LABEL, DatasetSplits
-from ssl_core.distributed import broadcast_
+from ssl_core.errors import ConfigError, RunFolderError
 from ssl_core.evaluation.features import extract_features
+from ssl_core.nn.distributed import broadcast_
+from ssl_core.run_folder import RunFolder, load_checkpoint, run_folder_of
 from ssl_core.training import checkpoint
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
 from ssl_core.training.optim import build_optimizer
 from ssl_core.training.schedule import warmup_cosine
-from ssl_core.training.state import TrainContext
-
-ENCODER_FILE = "encoder.safetensors"
 
 
 @attrs.define
@@ -57,15 +56,18 @@ class Trainer:
     ``Trainer(branch="simclr", epochs=1, sets=["loss.temperature=0.1"]).fit()`` takes the
     same fields as the command line (and as a ``--config`` file). ``config`` may be a
     [`RunConfig`][ssl_core.config.RunConfig], a dict or a YAML/TOML path; ``resume`` a run
-    folder or checkpoint folder to continue (its saved configuration is the base).
+    folder or checkpoint folder to continue (its saved configuration is the base, and the
+    run goes on writing into that run folder).
     """
 
     def __init__(self, config: RunConfig | dict | str | Path | None = None, *, sets: list[str] | tuple = (),
                  resume: str | Path | None = None, **fields: Any) -> None:
         raw: dict[str, Any] = {}
-        self.resume_from = checkpoint.latest(Path(resume)) if resume else None
+        self.resume_from = RunFolder(resume).latest_checkpoint() if resume else None
+        self._resume_meta: dict[str, Any] | None = None
         if self.resume_from is not None:
-            raw = json.loads((self.resume_from / checkpoint.META).read_text())["config"]
+            self._resume_tensors, self._resume_meta = load_checkpoint(self.resume_from)
+            raw = {**self._resume_meta["config"], "output_dir": str(run_folder_of(self.resume_from))}
         if isinstance(config, RunConfig):
             config = to_plain(config)
         elif isinstance(config, (str, Path)):
@@ -78,11 +80,8 @@ class Trainer:
 
     # -- building ---------------------------------------------------------------------------
 
-    def _options(self, kind: str, name: str) -> dict[str, Any]:
-        return self.config.options.get(kind, {}).get(name, {})
-
     def _create(self, kind: str, name: str, context: BuildContext) -> Any:
-        return registry.create(kind, name, context, **self._options(kind, name))
+        return registry.build(kind, name, self.config.component_options(kind, name), context)
 
     def _build_data(self) -> DatasetSplits:
         """The dataset, reduced to the long-tailed subset (or its twin) when the run sets
@@ -90,21 +89,20 @@ class Trainer:
         from ssl_core.data.long_tail import COUNTS_FILE, training_subset
 
         cfg = self.config
-        source, _ = dataset_source(cfg.dataset)
-        data = self._create("dataset", source, BuildContext())
+        data = self._create("dataset", cfg.selected("dataset")[0], BuildContext())
         try:
             data, record = training_subset(data, cfg.imbalance, cfg.split_seed, cfg.balanced_twin)
         except ValueError as exc:
             raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from exc
         if record is not None and self.accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / COUNTS_FILE).write_text(json.dumps(record, indent=1))
+            self.folder.write_json(COUNTS_FILE, record)
         return data
 
-    def _build_components(self, data: DatasetSplits) -> None:
+    def _build_components(self, data: DatasetSplits, steps_per_epoch: int) -> None:
         cfg = self.config
-        context = BuildContext(image_size=data.image_size, channels=data.channels,
-                               num_train=len(data.train), num_classes=data.num_classes)
+        context = BuildContext(image_size=data.image_size, channels=data.channels, num_train=len(data.train),
+                               num_classes=data.num_classes, batch_size=cfg.batch_size,
+                               steps_per_epoch=steps_per_epoch, epochs=cfg.epochs)
         context.encoder = self._create("encoder", cfg.encoder, context)
         context.loss = self._create("loss", cfg.loss, context)
         self.views = context.views = self._create("views", cfg.views, context)
@@ -112,7 +110,8 @@ class Trainer:
         regularizers = {name: self._create("regularizer", name, context) for name in cfg.regularizer}
         self.callbacks = sorted((self._create("callback", n, context) for n in cfg.callback), key=lambda c: c.order)
         self.model = SSLModel(self.branch, regularizers)
-        self.components: list[Component] = [self.views, context.loss, self.branch, *regularizers.values(), *self.callbacks]
+        top: list[Component] = [self.views, context.loss, self.branch, *regularizers.values(), *self.callbacks]
+        self.components = [c for component in top for c in walk(component)]
 
     def _output_dir(self) -> Path:
         if self.config.output_dir is None:
@@ -120,9 +119,11 @@ class Trainer:
             if self.accelerator.num_processes > 1:  # the main process's clock names the folder
                 broadcast_object_list(stamp)
             self.config.output_dir = f"runs/{self.config.branch}-{stamp[0]}"
+        if not self.config.output_dir:
+            raise ConfigError("output_dir is empty; give a folder, or leave it out for runs/<branch>-<time>")
         return Path(self.config.output_dir)
 
-    # -- evaluation helpers for callbacks ------------------------------------------------------
+    # -- evaluation helper for callbacks (TrainContext.features) --------------------------------
 
     def encoder_features(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features of the encoder on an un-augmented dataset, in eval mode."""
@@ -138,14 +139,14 @@ class Trainer:
                 found[f"{getattr(component, 'ssl_name', type(component).__name__)}.{name}"] = opt
         return found
 
-    def save_checkpoint(self, ctx: TrainContext, keep: int | None = None) -> Path | None:
+    def save_checkpoint(self, ctx: TrainContext) -> Path | None:
         """Write ``checkpoints/epoch-NNNN`` for the epochs done (main process only)."""
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
         model = self.accelerator.unwrap_model(self.model)
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        meta: dict[str, Any] = {"format": 1, "epoch": ctx.epoch, "global_step": ctx.global_step,
+        meta: dict[str, Any] = {"epoch": ctx.epoch, "global_step": ctx.global_step,
                                 "config": to_plain(self.config), "history": self.history,
                                 "summary": self.summary, "optimizers": {}}
         for name, opt in self._optimizers().items():
@@ -154,39 +155,35 @@ class Trainer:
             meta["optimizers"][name] = opt_meta
         rng_tensors, meta["rng"] = checkpoint.rng_state()
         tensors.update(rng_tensors)
-        folder = self.output_dir / "checkpoints"
-        path = checkpoint.save(folder / f"epoch-{ctx.epoch:04d}", tensors, meta)
-        if keep:
-            checkpoint.prune(folder, keep)
-        return path
+        return self.folder.save_checkpoint(ctx.epoch, tensors, meta, keep=self.config.keep_checkpoints)
 
-    def _load_checkpoint(self, path: Path) -> dict[str, Any]:
-        tensors, meta = checkpoint.load(path)
+    def _load_checkpoint(self, ctx: TrainContext) -> None:
+        tensors, meta = self._resume_tensors, self._resume_meta
         model = self.accelerator.unwrap_model(self.model)
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            old = meta.get("format", 1) < 2
+            raise RunFolderError(
+                f"checkpoint {self.resume_from} does not fit the model this version builds"
+                + (" (it was written by ssl-core 0.1, whose wrapper branches stored other module names)" if old else "")
+                + f": {str(exc).splitlines()[0]} ...") from None
         optimizers = self._optimizers()
         for name, opt_meta in meta["optimizers"].items():
             if name not in optimizers:
-                raise ConfigError(f"checkpoint {path} has optimizer {name!r} that this run does not build")
+                raise ConfigError(f"checkpoint {self.resume_from} has optimizer {name!r} that this run does not build")
             optimizers[name].load_state_dict(checkpoint.unflatten_optimizer(f"optimizer.{name}", tensors, opt_meta))
         checkpoint.set_rng_state(tensors, meta["rng"])
-        return meta
-
-    def _write_metrics(self) -> None:
-        lines = "".join(json.dumps(row) + "\n" for row in self.history)
-        tmp = self.output_dir / ".metrics.jsonl.tmp"
-        tmp.write_text(lines)
-        os.replace(tmp, self.output_dir / "metrics.jsonl")
+        ctx.epoch, ctx.global_step = meta["epoch"], meta["global_step"]
+        self.history = meta["history"]
+        self.summary.clear()
+        self.summary.update(meta["summary"])
 
     def _save_encoder(self) -> None:
-        from safetensors.torch import save_file
-
         encoder = self.accelerator.unwrap_model(self.model).branch.encoder
-        tensors = {k: v.detach().contiguous().cpu().clone() for k, v in encoder.state_dict().items()}
-        tmp = self.output_dir / f".{ENCODER_FILE}.tmp"
-        save_file(tensors, str(tmp), metadata={"encoder": self.config.encoder,
-                                               "options": json.dumps(self._options("encoder", self.config.encoder))})
-        os.replace(tmp, self.output_dir / ENCODER_FILE)
+        options = to_plain(self.config)["options"]["encoder"][self.config.encoder]
+        self.folder.write_encoder(encoder.state_dict(), {"encoder": self.config.encoder, "options": json.dumps(options)})
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -237,11 +234,14 @@ class Trainer:
         self.accelerator = acc = self._accelerator()
         set_seed(cfg.seed)
         self.output_dir = self._output_dir()
+        self.folder = RunFolder(self.output_dir)
         data = self._build_data()
-        self._build_components(data)
+        loader, sampler = self._loader(data)
+        steps = len(loader)
+        self._build_components(data, steps)
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" and data.channels == 3 else (None, None)
         self.normalize = Normalize(mean, std).to(acc.device)
-        if acc.device.type == "cuda" and acc.num_processes > 1 and getattr(self.branch, "sync_batchnorm", True):
+        if acc.device.type == "cuda" and acc.num_processes > 1 and self.branch.sync_batchnorm:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         groups = self.branch.parameter_groups() + [g for r in self.model.regularizers.values()
                                                    for g in r.parameter_groups()]
@@ -251,33 +251,42 @@ class Trainer:
         self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay)
         self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
         self.views = self.views.to(acc.device) if isinstance(self.views, nn.Module) else self.views
-        loader, sampler = self._loader(data)
-        steps = len(loader)
-        ctx = TrainContext(trainer=self, config=cfg, accelerator=acc, model=self.model,
-                           branch=acc.unwrap_model(self.model).branch, data=data, output_dir=self.output_dir,
-                           steps_per_epoch=steps, total_steps=steps * cfg.epochs)
+        ctx = TrainContext(accelerator=acc, model=self.model, branch=acc.unwrap_model(self.model).branch, data=data,
+                           batch_size=cfg.batch_size, epochs=cfg.epochs, steps_per_epoch=steps,
+                           total_steps=steps * cfg.epochs, features=self.encoder_features, summary=self.summary)
         if self.resume_from is not None:
-            meta = self._load_checkpoint(self.resume_from)
-            ctx.epoch, ctx.global_step = meta["epoch"], meta["global_step"]
-            self.history, self.summary = meta["history"], meta["summary"]
+            self._load_checkpoint(ctx)
         if acc.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.yaml").write_text(yaml.safe_dump(to_plain(cfg), sort_keys=False))
-            self._write_metrics()
+            self.folder.write_config(to_plain(cfg))
+            self.folder.write_metrics(self.history)
         warmup = round(cfg.warmup_epochs * steps)
         self._clock = (time.perf_counter(), self.summary.get("wall_time_s", 0.0))
         for component in self.components:
             component.on_fit_start(ctx)
         while ctx.epoch < cfg.epochs:
             self._train_epoch(ctx, loader, sampler, warmup)
+            if ctx.epoch % cfg.checkpoint_every == 0 or ctx.epoch == cfg.epochs:
+                self.save_checkpoint(ctx)
         for component in self.components:
             component.on_fit_end(ctx)
         acc.wait_for_everyone()
         self._update_wall_time()
         if acc.is_main_process:
             self._save_encoder()
-            (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=1))
+            self.folder.write_summary(self.summary)
+            self._after_run()
         return RunResult(self.output_dir, self.history, self.summary)
+
+    def _after_run(self) -> None:
+        """The ``after_run`` hook of every plugin; one that raises is reported and skipped."""
+        plugins.load_plugins()
+        config = to_plain(self.config)
+        for plugin_name, hook in plugins.hook_implementations("after_run"):
+            try:
+                hook(run_dir=self.output_dir, summary=dict(self.summary), config=config)
+            except Exception as exc:  # plugin work after a run must not fail the run
+                info = plugins.plugin_info(plugin_name)
+                print(f"ssl: after_run of {info.package} failed ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     def _keep_own_parameters_out_of_ddp(self, groups: list[dict[str, Any]]) -> None:
         """Leave the trainable parameters outside the main optimiser's groups (those a component
@@ -286,7 +295,7 @@ class Trainer:
         DDP expects each parameter it manages to get its gradient from the step's loss: one that
         gets none fails the next step, and a component's own backward would trigger DDP's
         gradient hooks outside the step. The component keeps such parameters in sync itself
-        (``ssl_core.distributed.average_gradients`` before its optimiser steps).
+        (``ssl_core.nn.distributed.average_gradients`` before its optimiser steps).
         """
         optimised = {id(p) for group in groups for p in group["params"]}
         own = {name: p for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in optimised}
@@ -342,9 +351,9 @@ class Trainer:
         ctx.metrics.update({"epoch": ctx.epoch, **{k: round(v, 6) for k, v in means.items()}, "lr": ctx.lr,
                             "images_per_s": round(ctx.steps_per_epoch * cfg.batch_size / seconds, 1),
                             "epoch_time_s": round(seconds, 2)})
-        self.history.append(ctx.metrics)  # callbacks may still add to it (k-NN) and save it (checkpoint)
+        self.history.append(ctx.metrics)  # callbacks may still add to it (k-NN); the checkpoint saves it
         self._update_wall_time()
         for component in self.components:
             component.on_epoch_end(ctx)
         if acc.is_main_process:
-            self._write_metrics()
+            self.folder.write_metrics(self.history)

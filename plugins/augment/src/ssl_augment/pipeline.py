@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 import torch
 from attrs import converters, validators
-from ssl_core.components import BuildContext, ViewGenerator
-from ssl_core.options import one_of, option, pair, positive, probability
+from ssl_core import BuildContext, ViewGenerator
+from ssl_core import one_of, option, pair, positive, probability
 
 from ssl_augment.ops import (
     blur_kernel_size,

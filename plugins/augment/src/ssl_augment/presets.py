@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 from attrs import converters, validators
-from ssl_core.components import BuildContext
-from ssl_core.options import one_of, option, pair
+from ssl_core import BuildContext
+from ssl_core import one_of, option, pair
 
 from ssl_augment.pipeline import (
     AugmentViews,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 from attrs import validators as v
-from ssl_core.options import non_negative, one_of, option, positive
+from ssl_core import non_negative, one_of, option, positive
 
 #: the two readings of the backdoor adjustment (see ``ssl_icl_msr.adjustment``).
 ADJUSTMENTS = ("log-of-average", "average-of-log")

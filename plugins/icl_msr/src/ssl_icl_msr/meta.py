@@ -38,7 +38,7 @@ import attrs
 import torch
 import torch.distributed as dist
 from ssl_core import Batch
-from ssl_core.distributed import world_size
+from ssl_core.nn import world_size
 
 from ssl_icl_msr.config import ICLMSRConfig
 from ssl_icl_msr.evaluator import BranchEvaluator

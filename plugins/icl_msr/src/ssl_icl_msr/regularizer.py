@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-from ssl_core import Batch, Branch, BranchOutput, BuildContext, Regularizer
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.distributed import average_gradients
+from ssl_core import Batch, Branch, BranchOutput, BuildContext, IncompatibleComponentsError, Regularizer, TrainContext
+from ssl_core.nn import average_gradients
 from torch import nn
 
 from ssl_icl_msr.config import ICLMSRConfig
@@ -16,9 +13,6 @@ from ssl_icl_msr.functional import trained_parameters
 from ssl_icl_msr.meta import MetaResult, meta_gradients, step_gradient
 from ssl_icl_msr.semantics import MetaSemantics, conv_body, mlp_body
 from ssl_icl_msr.strata import check_branch
-
-if TYPE_CHECKING:
-    from ssl_core.training.state import TrainContext
 
 
 def build_semantics(config: ICLMSRConfig, channels: int, feature_dim: int) -> MetaSemantics:
@@ -69,12 +63,15 @@ class ICLMSR(Regularizer):
             self._evaluator = BranchEvaluator(branch, self.config.adjustment)
         return self._evaluator
 
-    def _inputs(self, branch: Branch, batch: Batch) -> tuple[list[torch.Tensor | None] | None, torch.Tensor | None]:
-        """This step's teacher features and f_msr input, computed once per batch."""
+    def _inputs(self, branch: Branch, batch: Batch, output: BranchOutput | None = None,
+                ) -> tuple[list[torch.Tensor | None] | None, torch.Tensor | None]:
+        """This step's teacher features (the step's own, from ``output``, when given) and f_msr
+        input, computed once per batch."""
         if self._step is None or self._step[0] is not batch:
             evaluator = self.evaluator(branch)
             msr_input = evaluator.image_features(batch.image) if self.config.msr_input == "features" else batch.image
-            self._step = (batch, evaluator.teacher(batch), msr_input)
+            teacher = output.teacher if output is not None and branch.has_teacher else evaluator.teacher(batch)
+            self._step = (batch, teacher, msr_input)
         return self._step[1], self._step[2]
 
     def semantic_vectors(self, branch: Branch, batch: Batch) -> torch.Tensor:
@@ -88,9 +85,9 @@ class ICLMSR(Regularizer):
         The features are kept (detached) for this step's meta step.
         """
         self._features = [f.detach() for f in output.features[:2]]
+        teacher, _ = self._inputs(branch, batch, output)
         if self.config.weight == 0:
             return output.loss.new_zeros(())
-        teacher, _ = self._inputs(branch, batch)
         with torch.no_grad():
             semantics = self.semantic_vectors(branch, batch)
         return self.config.weight * self.evaluator(branch).msr_loss({}, output.features, teacher, semantics)

@@ -1,15 +1,12 @@
-"""The base loss on channel-re-weighted pooled features, for each supported branch.
+"""The base loss on channel-re-weighted pooled features, for any branch that keeps the contract.
 
 A stratum ``t`` re-weights the pooled features of both views by the same ``a_t`` (per image)
-and runs the branch's heads and criterion on them (``Branch.loss_from_features``). Branches
-with a teacher re-weight its pooled features by the same ``a_t`` too:
-
-- ``byol``: the target encoder's pooled features, then the target projector;
-- ``moco`` / ``moco-v2``: the key encoder's pooled features (shuffle-BN), then the key head
-  (the queue is left as it is);
-- ``simclr``, ``simsiam``: no teacher (SimSiam's stop-gradient target is the projection of
-  the re-weighted features itself);
-- ``sdclr-pruned``: its base's rule (view 2's features come from the pruned competitor).
+and runs the branch's heads and criterion on them (``Branch.loss_from_features``). A branch
+with a teacher (``Branch.teacher_features``: BYOL's target encoder, MoCo's key encoder, any
+third-party momentum teacher) gets its teacher's pooled features re-weighted by the same
+``a_t`` too, and its own teacher heads run on them inside ``loss_from_features``. What a
+branch is called never matters: only its capabilities (2 views, ``loss_from_features``, a
+teacher or none).
 
 Everything here runs inside ``call_with`` with cloned buffers, so teacher forwards and head
 batch norms leave the stored running statistics alone.
@@ -18,85 +15,43 @@ batch norms leave the stored running statistics alone.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from ssl_core import Batch, Branch, BranchOutput
-from ssl_core.components import IncompatibleComponentsError, ViewGenerator
-
-#: the branches ICL-MSR is built and tested for, and how their teacher is re-weighted.
-SUPPORTED = {"simclr": "none", "simsiam": "none", "byol": "target", "moco": "key", "moco-v2": "key",
-             "sdclr-pruned": "base's"}
-#: branches that run another branch (their ``base``) and route the views through it.
-WRAPPERS = ("sdclr-pruned",)
+from ssl_core import Batch, Branch, BranchOutput, IncompatibleComponentsError, ViewGenerator
 
 
-def _name(branch: Branch) -> str:
-    return getattr(branch, "ssl_name", type(branch).__name__)
+def _name(component: object) -> str:
+    return getattr(component, "ssl_name", type(component).__name__)
 
 
 def check_branch(branch: Branch | None, views: ViewGenerator | None) -> None:
-    """Refuse a branch ICL-MSR cannot regularize: none, SwAV, not 2 views, or no ``loss_from_features``."""
-    supported = ", ".join(SUPPORTED)
+    """Refuse a branch ICL-MSR cannot regularize: none, not 2 views, or no ``loss_from_features``."""
+    needs = "icl-msr needs a branch that reads 2 views and implements Branch.loss_from_features"
     if branch is None:
-        raise IncompatibleComponentsError(f"icl-msr needs the run's branch (supported: {supported})")
-    name = _name(branch)
-    if name == "swav":
-        raise IncompatibleComponentsError(
-            "icl-msr does not support branch 'swav' (multi-crop views and a swapped-prediction loss with no "
-            f"per-pair probability); supported branches: {supported}")
+        raise IncompatibleComponentsError(f"{needs}; the run has no branch")
+    if branch.num_views != 2:
+        read = "any number of" if branch.num_views is None else branch.num_views
+        raise IncompatibleComponentsError(f"{needs}; branch {_name(branch)!r} reads {read} views")
     if views is not None and views.num_views != 2:
-        raise IncompatibleComponentsError(
-            f"icl-msr re-weights the features of exactly 2 views; views {getattr(views, 'ssl_name', '?')!r} give "
-            f"{views.num_views}; supported branches: {supported}")
-    if type(branch).loss_from_features is Branch.loss_from_features:
-        raise IncompatibleComponentsError(
-            f"icl-msr needs Branch.loss_from_features, which branch {name!r} does not implement; "
-            f"supported branches: {supported}")
+        raise IncompatibleComponentsError(f"{needs}; views {_name(views)!r} give {views.num_views}")
+    if not branch.has_feature_loss:
+        raise IncompatibleComponentsError(f"{needs}; branch {_name(branch)!r} does not implement it")
 
 
 class Strata:
-    """The base loss of ``branch`` on re-weighted features (see the module docstring).
-
-    Other branches with 2 views and ``loss_from_features`` get the rule of ``simclr``: their
-    features are re-weighted, a teacher they may have is not.
-    """
+    """The base loss of ``branch`` on re-weighted features and teacher features (module docstring)."""
 
     def __init__(self, branch: Branch) -> None:
         self.branch = branch
-        self.inner = branch.base if _name(branch) in WRAPPERS else branch
-        self.teacher_kind = SUPPORTED.get(_name(self.inner), "none")
 
     @torch.no_grad()
     def teacher(self, batch: Batch) -> list[torch.Tensor | None] | None:
-        """The teacher's pooled features of each view (None where the base needs none)."""
-        views = batch.views[:2]
-        if self.teacher_kind == "target":
-            n = views[0].shape[0]
-            return list(self.inner.target_encoder(torch.cat(views)).split(n))
-        if self.teacher_kind == "key":
-            from ssl_moco.shuffle_bn import largest_divisor, shuffle_bn_forward
-
-            n = views[0].shape[0]
-            splits = largest_divisor(n, min(self.inner.config.bn_splits, n // 2))
-            used = (0, 1) if self.inner.config.symmetric else (1,)
-            return [shuffle_bn_forward(self.inner.key_encoder, view, batch.index, splits) if i in used else None
-                    for i, view in enumerate(views)]
-        return None
+        """The teacher's pooled features of each view (``None`` for a branch without a teacher)."""
+        return self.branch.teacher_features(batch)
 
     def loss(self, features: list[torch.Tensor], teacher: list[torch.Tensor | None] | None,
              weights: torch.Tensor | None = None) -> BranchOutput:
-        """The base loss with both views' features (and the teacher's) multiplied by ``weights`` ``(B, c)``."""
-        weighted = features if weights is None else [weights * f for f in features]
-        if self.teacher_kind == "target":
-            n = features[0].shape[0]
-            scaled = torch.cat([t if weights is None else weights * t for t in teacher])
-            targets = list(self.inner.target_projector(scaled).split(n))
-            return self.inner.loss_from_features(weighted, targets)
-        if self.teacher_kind == "key":
-            keys = [None if k is None else F.normalize(self.inner.key_head(k if weights is None else weights * k),
-                                                       dim=1) for k in teacher]
-            stored, self.inner._keys = self.inner._keys, keys
-            try:
-                return self.inner.loss_from_features(weighted)
-            finally:
-                self.inner._keys = stored
-        return self.branch.loss_from_features(weighted)
+        """The base loss with both views' features and the teacher's multiplied by ``weights`` ``(B, c)``."""
+        if weights is None:
+            return self.branch.loss_from_features(features, teacher)
+        weighted = [weights * f for f in features]
+        scaled = None if teacher is None else [None if t is None else weights * t for t in teacher]
+        return self.branch.loss_from_features(weighted, scaled)

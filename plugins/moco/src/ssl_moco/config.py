@@ -1,9 +1,9 @@
-"""Options of the MoCo branches: one class, with the v2 preset overriding the head."""
+"""Options of the MoCo branches: one class; ``moco-v2`` presets ``head: mlp`` at registration."""
 
 from __future__ import annotations
 
 import attrs
-from ssl_core.options import one_of, option, positive, probability
+from ssl_core import one_of, option, positive, probability
 
 _HEAD_DOC = "projection head: linear (v1) or mlp (Linear-ReLU-Linear, v2)"
 
@@ -22,10 +22,3 @@ class MoCoConfig:
     symmetric: bool = option(False, "symmetric loss (q1,k2)+(q2,k1) over 2 and enqueue both views' keys")
     bn_splits: int = option(8, "sub-batches with separate BN statistics in the key encoder, per process (1: no split)",
                             validator=positive)
-
-
-@attrs.define
-class MoCoV2Config(MoCoConfig):
-    """Options of the ``moco-v2`` branch (MoCo v2: the MLP head; T and views come from its defaults)."""
-
-    head: str = option("mlp", _HEAD_DOC, validator=one_of("linear", "mlp"))

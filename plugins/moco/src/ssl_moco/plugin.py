@@ -7,7 +7,7 @@ from typing import Any
 from ssl_core import hookimpl
 
 from ssl_moco.branch import MoCoBranch
-from ssl_moco.config import MoCoConfig, MoCoV2Config
+from ssl_moco.config import MoCoConfig
 
 
 def _defaults(views: str, temperature: float) -> dict[str, Any]:
@@ -24,5 +24,5 @@ DEFAULTS_V2 = _defaults("moco-v2", 0.2)
 def register_branches(register):
     register("moco", MoCoBranch, config=MoCoConfig, defaults=DEFAULTS,
              description="MoCo v1: linear head, T 0.07, m 0.999, queue of keys (He et al., 2020)")
-    register("moco-v2", MoCoBranch, config=MoCoV2Config, defaults=DEFAULTS_V2,
+    register("moco-v2", MoCoBranch, config=MoCoConfig, options={"head": "mlp"}, defaults=DEFAULTS_V2,
              description="MoCo v2: MLP head, T 0.2, blur views, m 0.999 (Chen et al., 2020)")

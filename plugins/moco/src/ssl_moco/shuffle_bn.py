@@ -10,7 +10,7 @@ it is MoCo's shuffle-BN across processes, with each shard also split ``splits`` 
 from __future__ import annotations
 
 import torch
-from ssl_core.distributed import gather, rank, world_size
+from ssl_core.nn import gather, rank, world_size
 from torch import nn
 
 

@@ -2,8 +2,8 @@
 
 from ssl_sdclr.branch import SDCLRBranch
 from ssl_sdclr.competitor import SelfCompetitor
-from ssl_sdclr.config import SUPPORTED_BASES, SDCLRConfig
+from ssl_sdclr.config import SDCLRConfig
 from ssl_sdclr.pruning import global_magnitude_masks, prune_count
 
-__all__ = ["SUPPORTED_BASES", "SDCLRBranch", "SDCLRConfig", "SelfCompetitor", "global_magnitude_masks",
+__all__ = ["SDCLRBranch", "SDCLRConfig", "SelfCompetitor", "global_magnitude_masks",
            "prune_count"]

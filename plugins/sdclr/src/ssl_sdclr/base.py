@@ -1,41 +1,51 @@
-"""Building the base branch the pruned competitor joins, through the registry."""
+"""The base branch the pruned competitor joins: any registered 2-view branch, built through the registry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ssl_core import registry
-from ssl_core.components import Branch, BuildContext, IncompatibleComponentsError
-from ssl_core.registry import ComponentOptionError
+from ssl_core import (
+    Branch,
+    BuildContext,
+    ComponentOptionError,
+    IncompatibleComponentsError,
+    UnknownComponentError,
+    available,
+    create,
+    spec,
+)
 
-from ssl_sdclr.config import SUPPORTED_BASES, SDCLRConfig
+from ssl_sdclr.config import OFFICIAL_BASE, OFFICIAL_BASE_OPTIONS, SDCLRConfig
 
-#: the distribution that provides each base.
-PACKAGES = {"simclr": "ssl-simclr", "byol": "ssl-byol", "simsiam": "ssl-simsiam", "moco": "ssl-moco",
-            "moco-v2": "ssl-moco"}
-
-#: base options set unless the user gives them: the official SDCLR head (3 linear layers, BN after
-#: the output) for SimCLR, and MoCo's symmetric loss (else view 2, the pruned one, reaches no loss).
-BASE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "simclr": {"head_layers": 3, "last_bn": True},
-    "moco": {"symmetric": True},
-    "moco-v2": {"symmetric": True},
+#: the official SDCLR views (CIFAR recipe at 64 px or less) and NT-Xent with T 0.2.
+OFFICIAL_DEFAULTS = {
+    "views": "sdclr",
+    "loss": "nt-xent",
+    "options": {"loss": {"nt-xent": {"temperature": 0.2}}},
 }
 
 
 def base_options(config: SDCLRConfig) -> dict[str, Any]:
-    """The base's options: ``BASE_DEFAULTS`` under ``config.base_options``."""
-    options = {**BASE_DEFAULTS.get(config.base, {}), **config.base_options}
-    if config.base in ("moco", "moco-v2") and not options["symmetric"]:
-        raise IncompatibleComponentsError(
-            f"sdclr-pruned with base {config.base!r} needs base_options symmetric: true; with an asymmetric "
-            "loss only the dense view 1 is a query and the pruned view 2 would reach no loss")
-    return options
+    """The base's options: the official head for the official base, under ``config.base_options``."""
+    preset = OFFICIAL_BASE_OPTIONS if config.base == OFFICIAL_BASE else {}
+    return {**preset, **config.base_options}
+
+
+def run_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """The run defaults of ``sdclr-pruned`` given its options: the official recipe for the official
+    base, else the base's own registered run defaults (its views, loss, optimiser)."""
+    base = options.get("base", OFFICIAL_BASE)
+    if base == OFFICIAL_BASE:
+        return OFFICIAL_DEFAULTS
+    try:
+        return spec("branch", base).run_defaults(options.get("base_options", {}))
+    except UnknownComponentError:
+        return OFFICIAL_DEFAULTS  # building the branch names the missing base
 
 
 def base_recipe(base: str) -> str:
     """The base branch's registered run defaults, as configuration fields (for error messages)."""
-    defaults = registry.get("branch", base).defaults
+    defaults = spec("branch", base).run_defaults()
     fields = [f"{key}: {value}" for key, value in defaults.items() if key != "options"]
     for kind, named in defaults.get("options", {}).items():
         for name, options in named.items():
@@ -47,25 +57,26 @@ def build_base(config: SDCLRConfig, context: BuildContext) -> Branch:
     """The base branch ``config.base`` built with the run's encoder, loss and views.
 
     Raises:
-        IncompatibleComponentsError: the base is unsupported or not installed, or it refuses the
-            run's loss or views (the message then gives the base's own run defaults).
+        IncompatibleComponentsError: the base is not installed, is a wrapper or not a 2-view
+            branch, or refuses the run's loss or views (the message then gives the base's own
+            run defaults).
     """
-    installed = registry.available("branch")
-    usable = [name for name in SUPPORTED_BASES if name in installed]
-    if config.base not in SUPPORTED_BASES:
+    if config.base not in available("branch"):
         raise IncompatibleComponentsError(
-            f"sdclr-pruned: unsupported base {config.base!r}; valid bases: {', '.join(SUPPORTED_BASES)} "
-            f"(installed: {', '.join(usable) or 'none'})")
-    if config.base not in installed:
-        raise IncompatibleComponentsError(
-            f"sdclr-pruned: base {config.base!r} is not installed (pip install {PACKAGES[config.base]}); "
-            f"installed bases: {', '.join(usable) or 'none'}")
-    options = base_options(config)
+            f"sdclr-pruned: base {config.base!r} is not installed (pip install ssl-{config.base}, or the package "
+            f"that registers it); installed branches: {', '.join(available('branch'))}")
+    if config.base == "sdclr-pruned":
+        raise IncompatibleComponentsError("sdclr-pruned cannot be its own base; choose a 2-view branch")
     try:
-        return registry.create("branch", config.base, context, **options)
+        base = create("branch", config.base, context, **base_options(config))
     except ComponentOptionError as exc:
         raise ComponentOptionError(f"sdclr-pruned base_options: {exc}") from exc
     except IncompatibleComponentsError as exc:
         raise IncompatibleComponentsError(
             f"sdclr-pruned with base {config.base!r}: {exc}. The base's own run defaults are "
             f"{{{base_recipe(config.base)}}}; set them in a --config file or with --loss/--views/--set") from exc
+    if base.num_views != 2:
+        raise IncompatibleComponentsError(
+            f"sdclr-pruned needs a base that reads 2 views (dense and pruned); branch {config.base!r} reads "
+            f"{'any number of' if base.num_views is None else base.num_views} views")
+    return base

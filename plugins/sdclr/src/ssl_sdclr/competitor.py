@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.encoders.variants import BatchNormSet, conv_weight_names, run_variant
+from ssl_core import IncompatibleComponentsError
 from torch import nn
 
 from ssl_sdclr.pruning import global_magnitude_masks
+from ssl_sdclr.variants import BatchNormSet, conv_weight_names, run_variant
 
 
 class SelfCompetitor(nn.Module):
@@ -16,7 +16,7 @@ class SelfCompetitor(nn.Module):
     It stores no weights: ``forward(encoder, x)`` runs the encoder given to it with each conv
     weight ``w`` replaced by ``w * m`` and its batch norms replaced by the copies in ``bn``
     (own affine parameters and running statistics), through
-    [`run_variant`][ssl_core.encoders.variants.run_variant]. So the gradient reaches ``w`` as
+    [`run_variant`][ssl_sdclr.variants.run_variant]. So the gradient reaches ``w`` as
     ``m * dL/d(w m)`` and the dense encoder keeps using and updating every weight.
 
     The masks (``masks.<weight path with "__">``, boolean) and ``epoch`` (the epoch they were

@@ -1,5 +1,5 @@
-"""SimCLR for ssl: the ``simclr`` and ``simclr-v2`` branches (head: ``ssl_core.heads.ProjectionHead``)."""
+"""SimCLR for ssl: the ``simclr`` and ``simclr-v2`` branches (head: ``ssl_core.nn.ProjectionHead``)."""
 
-from ssl_simclr.branch import SimCLRBranch, SimCLRConfig, SimCLRV2Config
+from ssl_simclr.branch import SimCLRBranch, SimCLRConfig
 
-__all__ = ["SimCLRBranch", "SimCLRConfig", "SimCLRV2Config"]
+__all__ = ["SimCLRBranch", "SimCLRConfig"]

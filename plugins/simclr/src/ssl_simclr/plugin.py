@@ -2,7 +2,7 @@
 
 from ssl_core import hookimpl
 
-from ssl_simclr.branch import SimCLRBranch, SimCLRConfig, SimCLRV2Config
+from ssl_simclr.branch import SimCLRBranch, SimCLRConfig
 
 DEFAULTS = {
     "views": "simclr",
@@ -24,5 +24,5 @@ DEFAULTS_V2 = {
 @hookimpl
 def register_branches(register):
     register("simclr", SimCLRBranch, config=SimCLRConfig, defaults=DEFAULTS)
-    register("simclr-v2", SimCLRBranch, config=SimCLRV2Config, defaults=DEFAULTS_V2,
+    register("simclr-v2", SimCLRBranch, config=SimCLRConfig, options={"head_layers": 3}, defaults=DEFAULTS_V2,
              description="SimCLR v2: 3-layer projection head, T 0.1, LARS (Chen et al., 2020b)")

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from attrs import validators as v
 
-from ssl_core import Batch, Branch, BranchOutput, BuildContext
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.options import option, positive
-from ssl_core.heads import ProjectionHead
+from ssl_core import Branch, BranchOutput, BuildContext, option, positive
+from ssl_core.nn import ProjectionHead
+from torch import nn
+
 from ssl_simsiam.head import SimSiamProjector
 
 
@@ -42,26 +42,24 @@ class SimSiamBranch(Branch):
 
     def __init__(self, config: SimSiamConfig, context: BuildContext) -> None:
         super().__init__(context.encoder, context.loss)
-        if context.views is not None and context.views.num_views != 2:
-            raise IncompatibleComponentsError(
-                f"branch simsiam needs 2 views per image; the views give {context.views.num_views}")
         self.fixed_predictor_lr = config.fixed_predictor_lr
         self.projector = SimSiamProjector(self.encoder.feature_dim, config.hidden_dim, config.out_dim,
                                           config.projector_layers)
         self.predictor = ProjectionHead(config.out_dim, config.pred_hidden_dim, config.out_dim)
 
-    def forward(self, batch: Batch) -> BranchOutput:
-        features = self.encode(batch.views[:2])
-        return self.loss_from_features(features)
+    def view_modules(self) -> dict[str, nn.Module]:
+        """The encoder, projector and predictor."""
+        return {"encoder": self.encoder, "projector": self.projector, "predictor": self.predictor}
 
-    def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
-        n = features[0].shape[0]
-        z = self.projector(torch.cat(features))
-        p1, p2 = self.predictor(z).split(n)
-        z1, z2 = z.detach().split(n)
+    def loss_from_features(self, features: list[torch.Tensor],
+                           teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
+        """Projector and predictor on each view; the stop-gradient target is the other view's projection."""
+        z = self.per_view("projector", features)
+        p1, p2 = self.per_view("predictor", z)
+        z1, z2 = (x.detach() for x in z)
         loss = (self.criterion(p1, z2).loss + self.criterion(p2, z1).loss) / 2
         with torch.no_grad():
-            z_std = F.normalize(z.float(), dim=1).std(dim=0).mean()
+            z_std = F.normalize(torch.cat(z).float(), dim=1).std(dim=0).mean()
         return BranchOutput(loss=loss, features=features, embeddings=[p1, p2], logs={"z_std": z_std})
 
     def parameter_groups(self) -> list[dict[str, Any]]:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
-from ssl_core import Batch, Branch, BranchOutput, BuildContext
-from ssl_core.components import IncompatibleComponentsError
-from ssl_core.distributed import rank, world_size
-from ssl_core.heads import ProjectionHead
+from ssl_core import Batch, Branch, BranchOutput, BuildContext, IncompatibleComponentsError, TrainContext
+from ssl_core.nn import ProjectionHead, rank, world_size
 
 from ssl_swav.config import SwAVBranchConfig
 from ssl_swav.prototypes import Prototypes, prototype_count
 from ssl_swav.queue import EmbeddingQueue, queue_length
-
-if TYPE_CHECKING:
-    from ssl_core.training.state import TrainContext
 
 
 class SwAVBranch(Branch):
@@ -35,19 +28,20 @@ class SwAVBranch(Branch):
     """
 
     loss_input_kind = "prototype-scores"
+    #: multi-crop: every view the generator gives.
+    num_views = None
 
     def __init__(self, config: SwAVBranchConfig, context: BuildContext) -> None:
         super().__init__(context.encoder, context.loss)
         self.config = config
         self.num_global = self.criterion.num_global
         self._check_views(context)
-        self.num_train = context.num_train
         self.projector = ProjectionHead(self.encoder.feature_dim, config.hidden_dim, config.out_dim)
         count = prototype_count(config.num_prototypes, context.num_train, config.samples_per_prototype)
         self.prototypes = Prototypes(config.out_dim, count)
         self.prototypes.frozen = config.freeze_prototypes_epochs > 0
-        self.queue = (EmbeddingQueue(self.num_global, config.queue_length, config.out_dim)
-                      if config.queue_length else None)
+        length = queue_length(config.queue_length, context.num_train, context.batch_size)
+        self.queue = EmbeddingQueue(self.num_global, length, config.out_dim) if config.queue_length else None
         self._pending: torch.Tensor | None = None
 
     def _check_views(self, context: BuildContext) -> None:
@@ -97,7 +91,8 @@ class SwAVBranch(Branch):
         rows = self.queue.rows_of(rank(), world_size())
         return [self.prototypes(r) for r in rows]
 
-    def loss_from_features(self, features: list[torch.Tensor]) -> BranchOutput:
+    def loss_from_features(self, features: list[torch.Tensor],
+                           teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
         """Projector, prototypes and criterion on pooled features (one tensor per crop, global ones first).
 
         ``embeddings`` are the normalised projections ``z_c`` of each crop.
@@ -112,10 +107,8 @@ class SwAVBranch(Branch):
         return BranchOutput(loss=out.loss, features=features, embeddings=embeddings, logs={"z_std": z_std})
 
     def on_fit_start(self, ctx: TrainContext) -> None:
-        """Renormalise the prototypes; size the queue for the global batch (a checkpoint's queue of that size stays)."""
+        """Renormalise the prototypes."""
         self.prototypes.normalize_()
-        if self.queue is not None:
-            self.queue.resize(queue_length(self.config.queue_length, self.num_train, ctx.config.batch_size))
 
     def on_epoch_start(self, ctx: TrainContext) -> None:
         """Freeze the prototypes during the first ``freeze_prototypes_epochs`` epochs."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import attrs
-from ssl_core.options import non_negative, option, positive
+from ssl_core import non_negative, option, positive
 
 
 @attrs.define

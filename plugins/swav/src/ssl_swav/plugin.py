@@ -1,9 +1,10 @@
-"""Registers the ``swav`` branch."""
+"""Registers the ``swav`` branch and the ``swav`` loss."""
 
-from ssl_core import hookimpl
+from ssl_core import Register, hookimpl
 
 from ssl_swav.branch import SwAVBranch
 from ssl_swav.config import SwAVBranchConfig
+from ssl_swav.loss import SwAVConfig, SwAVLoss
 
 #: SwAV's small-batch recipe (Caron et al., 2020; solo-learn's CIFAR swav.yaml): LARS, lr 0.6 per
 #: 256 images decaying to 0.0006, weight decay 1e-6, multi-crop views.
@@ -20,3 +21,8 @@ DEFAULTS = {
 @hookimpl
 def register_branches(register):
     register("swav", SwAVBranch, config=SwAVBranchConfig, defaults=DEFAULTS)
+
+
+@hookimpl
+def register_losses(register: Register) -> None:
+    register("swav", SwAVLoss, config=SwAVConfig)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -25,7 +23,7 @@ class EmbeddingQueue(nn.Module):
     """A FIFO of the L newest embeddings of each of the G global crops, newest first.
 
     ``embeddings`` (G, L, D) and ``count`` (how many rows hold embeddings, at most L) are
-    persistent buffers, so checkpoints keep them; loading a checkpoint adopts its length.
+    persistent buffers, so checkpoints keep them. L is fixed when the branch is built.
     The queue is ``full`` once L embeddings went in; SwAV uses it only then (before, the
     empty rows would bias the codes).
     """
@@ -45,13 +43,6 @@ class EmbeddingQueue(nn.Module):
         """Whether every row holds an embedding."""
         return int(self.count) >= self.length
 
-    def resize(self, length: int) -> None:
-        """Empty the queue with ``length`` rows, unless it has that length already."""
-        if length != self.length:
-            num_global, _, dim = self.embeddings.shape
-            self.embeddings = self.embeddings.new_zeros(num_global, length, dim)
-            self.count.zero_()
-
     @torch.no_grad()
     def push(self, embeddings: torch.Tensor) -> None:
         """Put ``embeddings`` (G, n, D) in front; the oldest n rows drop out of the back."""
@@ -64,9 +55,3 @@ class EmbeddingQueue(nn.Module):
         """This process's share (G, L / processes, D): the Sinkhorn sums add up the shares."""
         share = self.length // processes
         return self.embeddings[:, rank * share : (rank + 1) * share]
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
-        saved = state_dict.get(prefix + "embeddings")
-        if saved is not None and saved.shape != self.embeddings.shape:  # a checkpoint's queue fixes the length
-            self.embeddings = torch.empty(saved.shape, dtype=self.embeddings.dtype, device=self.embeddings.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,4 +1,4 @@
-"""The built-in offline dataset ``shapes``: procedurally rendered, labelled RGB images.
+"""The offline dataset ``shapes`` of ssl-shapes: procedurally rendered, labelled RGB images.
 
 Each image shows one filled silhouette of ten classes (:data:`CLASS_NAMES`) at a random
 scale (radius 0.45 to 0.7 of half the side), rotation (within 25 degrees of upright) and
@@ -10,8 +10,8 @@ nuisances to the training split only:
 
 - ``imbalance`` R: class ``k`` keeps ``floor(n_max * R ** (-k / 9))`` training images (a
   rendering knob; the run field ``imbalance``, ``ssl run --imbalance``, instead draws the
-  generic long-tailed split of :mod:`ssl_core.data.long_tail` from the balanced training
-  set, with a validation split, a balanced twin and a few-shot subset);
+  core's generic long-tailed split from the balanced training set, with a validation
+  split, a balanced twin and a few-shot subset);
 - ``background_bias`` p: a training image's background family is the one tied to its
   class (family ``k`` for class ``k``) with probability p, else uniformly random;
 - ``colors``: how many palette hues are used.
@@ -38,12 +38,18 @@ import torch
 import torch.nn.functional as F
 from attrs import validators as v
 
-from ssl_core.data.long_tail import class_counts
-from ssl_core.options import option, positive, probability
+from ssl_core import option, positive, probability
 
 Tensor = torch.Tensor
 PLAIN = -1
 SPLITS = ("train", "test")
+
+
+def class_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:
+    """Images per class under the exponential profile ``floor(n_max * R ** (-k / (C - 1)))``."""
+    steps = max(num_classes - 1, 1)
+    # The tiny epsilon keeps exact products (500 * 100 ** -1 = 5) from flooring to one less.
+    return [math.floor(n_max * imbalance ** (-k / steps) + 1e-9) for k in range(num_classes)]
 
 
 def _polygon(x: Tensor, y: Tensor, sides: int, apothem: float) -> Tensor:

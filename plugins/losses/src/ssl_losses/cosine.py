@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssl_core.components import BuildContext, Loss, LossOutput
-from ssl_core.registry import NoOptions
+from ssl_core import BuildContext, Loss, LossOutput
 
 
 class NegativeCosineLoss(Loss):
@@ -20,7 +19,7 @@ class NegativeCosineLoss(Loss):
 
     input_kind = "prediction-target"
 
-    def __init__(self, config: NoOptions | None = None, context: BuildContext | None = None) -> None:
+    def __init__(self, config: object | None = None, context: BuildContext | None = None) -> None:
         super().__init__()
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> LossOutput:
@@ -35,7 +34,7 @@ class NormalizedMSELoss(Loss):
 
     input_kind = "prediction-target"
 
-    def __init__(self, config: NoOptions | None = None, context: BuildContext | None = None) -> None:
+    def __init__(self, config: object | None = None, context: BuildContext | None = None) -> None:
         super().__init__()
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> LossOutput:

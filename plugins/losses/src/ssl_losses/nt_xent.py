@@ -6,9 +6,8 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from ssl_core.components import BuildContext, Loss, LossOutput
-from ssl_core.distributed import gather_with_grad, rank
-from ssl_core.options import option, positive
+from ssl_core import BuildContext, Loss, LossOutput, option, positive
+from ssl_core.nn import gather_with_grad, rank
 
 
 @attrs.define

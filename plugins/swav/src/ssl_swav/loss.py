@@ -7,9 +7,8 @@ import torch
 import torch.distributed as dist
 from attrs import validators as v
 
-from ssl_core.components import BuildContext, Loss, LossOutput
-from ssl_core.distributed import world_size
-from ssl_core.options import option, positive
+from ssl_core import BuildContext, Loss, LossOutput, option, positive
+from ssl_core.nn import world_size
 
 
 @torch.no_grad()

@@ -6,8 +6,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from ssl_core.components import BuildContext, Loss, LossOutput
-from ssl_core.options import option, positive
+from ssl_core import BuildContext, Loss, LossOutput, option, positive
 
 
 @attrs.define

@@ -1,4 +1,5 @@
-"""Built-in losses and the uniformity regularizer against hand computations and direct formulas."""
+"""The losses nt-xent, neg-cosine and normalized-mse and the uniformity regularizer against hand
+computations and direct formulas."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_core import create
-from ssl_core.regularizers.uniformity import uniformity
+from ssl_core import BranchOutput, create
+from ssl_losses.uniformity import uniformity
 
 
 def nt_xent_direct(z1: torch.Tensor, z2: torch.Tensor, t: float) -> torch.Tensor:
@@ -79,8 +80,6 @@ def test_uniformity_matches_the_pairwise_formula():
 
 
 def test_uniformity_regularizer_weights_the_mean_over_views():
-    from ssl_core.components import BranchOutput
-
     g = torch.Generator().manual_seed(3)
     z1, z2 = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
     output = BranchOutput(loss=torch.tensor(0.0), features=[], embeddings=[z1, z2])

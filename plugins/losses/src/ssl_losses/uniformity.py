@@ -6,8 +6,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from ssl_core.components import Batch, Branch, BranchOutput, BuildContext, Regularizer
-from ssl_core.options import option, positive
+from ssl_core import Batch, Branch, BranchOutput, BuildContext, Regularizer, option, positive
 
 
 @attrs.define

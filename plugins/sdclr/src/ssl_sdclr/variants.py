@@ -3,7 +3,7 @@
 Works for every ``nn.Module`` (torchvision-style or not) through
 ``torch.func.functional_call``: the stored parameters are never modified, so the dense model
 keeps using and updating them, while the variant's forward sees ``w * mask`` for each masked
-weight and the copies in a [`BatchNormSet`][ssl_core.encoders.variants.BatchNormSet] in place
+weight and the copies in a [`BatchNormSet`][ssl_sdclr.variants.BatchNormSet] in place
 of the module's own batch-norm parameters and running statistics (updated in place by a
 forward in training mode, as usual). Gradients flow to the stored weights through
 ``w * mask`` (zero where the mask is zero) and to the BN copies.

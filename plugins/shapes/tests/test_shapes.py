@@ -1,4 +1,4 @@
-"""Tests of the built-in offline dataset ``shapes`` (ssl_core.data.shapes)."""
+"""Tests of the offline dataset ``shapes`` (ssl_shapes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_core.data.shapes import (
+from ssl_shapes import (
     BACKGROUND_NAMES,
     BACKGROUND_TESTS,
     CLASS_NAMES,
@@ -196,7 +196,7 @@ def test_classes_are_told_apart_by_shape_not_by_colour(unbiased: tuple[ShapesSet
 
 @pytest.mark.parametrize("colors", [2, 5])
 def test_foreground_and_background_take_different_palette_hues(colors: int) -> None:
-    from ssl_core.data.shapes import PALETTE
+    from ssl_shapes import PALETTE
 
     labels = torch.arange(300) % NUM_CLASSES
     data = render(labels, torch.full_like(labels, -1), 32, seed=3, colors=colors)

@@ -6,8 +6,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from ssl_core.components import BuildContext, Loss, LossOutput
-from ssl_core.options import one_of, option, positive
+from ssl_core import BuildContext, Loss, LossOutput, one_of, option, positive
 
 
 @attrs.define
