@@ -1,7 +1,8 @@
 """Test-suite setup shared by tests/ and plugins/*/tests.
 
-Only this repository's plugins are loaded (SSL_LOAD_PLUGINS), so stray installed plugins
-never change a test; nothing touches the network.
+Only this repository's plugins are loaded (SSL_LOAD_PLUGINS: plugins/* and the contrib
+packages in CONTRIB_PLUGINS), so stray installed plugins never change a test; nothing touches
+the network.
 """
 
 import os
@@ -12,8 +13,11 @@ import pytest
 import torch
 
 ROOT = Path(__file__).parent
+#: contrib distributions the development setup installs and the suite loads (ssl-example stays opt-in).
+CONTRIB_PLUGINS = ("ssl-barlow-twins", "ssl-moco-v3")
 REPO_PLUGINS = sorted(
-    tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("plugins/*/pyproject.toml")
+    [tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("plugins/*/pyproject.toml")]
+    + list(CONTRIB_PLUGINS)
 )
 os.environ["SSL_LOAD_PLUGINS"] = ",".join(REPO_PLUGINS)
 os.environ["HF_HUB_OFFLINE"] = "1"

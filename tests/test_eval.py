@@ -13,39 +13,15 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from ssl_core.data.long_tail import class_counts
+from ssl_core import EvalError, UnknownComponentError
 from ssl_core.evaluation.linear import fit_linear_probe, select_linear_probe
-from ssl_core.evaluation.long_tail import class_groups, group_accuracies, per_class_accuracy
-from ssl_core.evaluation.protocols import FEATURES_FILE, EvalError, evaluate_run
+from ssl_core.evaluation.protocols import FEATURES_FILE, evaluate_run, per_class_accuracy
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- metrics -----------------------------------------------------------------------------------
-
-
-def test_groups_and_std_against_a_hand_example():
-    per_class = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
-    counts = [4500, 2697, 1617, 969, 581, 348, 208, 125, 75, 45]
-    result = group_accuracies(per_class, counts)
-    # Many = classes 0-3, Medium = 4-6, Few = 7-9 (4 / 3 / 3)
-    assert result["many"] == pytest.approx((0.9 + 0.8 + 0.7 + 0.6) / 4)  # 0.75
-    assert result["medium"] == pytest.approx((0.5 + 0.4 + 0.3) / 3)  # 0.4
-    assert result["few"] == pytest.approx((0.2 + 0.1 + 0.0) / 3)  # 0.1
-    assert result["all"] == pytest.approx(0.45)
-    mean = (0.75 + 0.4 + 0.1) / 3
-    by_hand = (((0.75 - mean) ** 2 + (0.4 - mean) ** 2 + (0.1 - mean) ** 2) / 3) ** 0.5  # ddof 0
-    assert result["std"] == pytest.approx(by_hand) and result["std"] == pytest.approx(0.2656229)
-
-
-def test_groups_follow_the_counts_not_the_class_index_and_ties_go_by_index():
-    counts = [10, 500, 40, 40, 300, 40, 7, 90, 200, 1000]
-    assert class_groups(counts) == {"many": [1, 4, 8, 9], "medium": [2, 3, 7], "few": [0, 5, 6]}
-    assert class_groups([5] * 10) == {"many": [0, 1, 2, 3], "medium": [4, 5, 6], "few": [7, 8, 9]}
-    assert class_groups([3, 9, 1, 4, 4]) == {"many": [1, 3, 4], "medium": [0], "few": [2]}
-    two = group_accuracies([1.0, 0.5], [10, 5])
-    assert (two["many"], two["medium"], two["few"], two["std"]) == (0.75, None, None, None)
 
 
 def test_per_class_accuracy_counts_each_class_alone():
@@ -90,70 +66,62 @@ def test_selection_keeps_the_best_validation_top1_and_breaks_ties_by_the_largest
 
 # -- ssl eval on a tiny trained run --------------------------------------------------------------
 
-TINY_LT = class_counts(45, 10, 10.0)  # 500 shapes images: pools of 45 per class, 5 validation
-
-
 @pytest.fixture(scope="module")
-def lt_run(tmp_path_factory):
-    """One epoch of SimCLR on 500 tiny shapes images reduced to the long-tailed subset R = 10."""
+def plain_run(tmp_path_factory):
+    """One epoch of SimCLR on 500 tiny shapes images (50 per class)."""
     from ssl_core.cli import cli
 
     out = tmp_path_factory.mktemp("eval") / "run"
     result = CliRunner().invoke(cli, [
         "run", "--branch", "simclr", "--epochs", "1", "--batch-size", "32", "--output-dir", str(out),
-        "--imbalance", "10", "--split-seed", "1", "--no-callback", "knn-monitor",
-        "--set", "encoder.widths=[8, 8, 16, 16]", "--set", "dataset.num_train=500", "--set", "dataset.num_test=40",
-        "--set", "dataset.image_size=16",
+        "--no-callback", "knn-monitor", "--set", "encoder.widths=[8, 8, 16, 16]", "--set", "dataset.num_train=500",
+        "--set", "dataset.num_test=40", "--set", "dataset.image_size=16",
     ])
     assert result.exit_code == 0, result.output
     return out
 
 
-@pytest.mark.parametrize("protocol, rows, train_images", [
-    ("linear", ["full-shot"], [450]),
-    ("few-shot", ["few-shot"], [10]),
-    ("knn", ["knn"], [450]),
-    ("long-tail", ["full-shot", "few-shot"], [450, 10]),
-])
-def test_ssl_eval_prints_the_table_and_writes_json(lt_run, protocol, rows, train_images):
+@pytest.mark.parametrize("protocol, row, train_images", [
+    ("linear", "full-shot", 450), ("few-shot", "few-shot", 10), ("knn", "knn", 450)])
+def test_ssl_eval_prints_top1_and_writes_per_class_accuracy(plain_run, protocol, row, train_images):
     from ssl_core.cli import cli
 
-    result = CliRunner().invoke(cli, ["eval", str(lt_run), "--protocol", protocol, "--device", "cpu"])
+    result = CliRunner().invoke(cli, ["eval", str(plain_run), "--protocol", protocol, "--device", "cpu"])
     assert result.exit_code == 0, result.output
     header = result.output.splitlines()[0].split()
-    assert header == ["protocol", "train", "images", "selection", "val", "top-1", "All", "Many", "Medium", "Few", "Std"]
-    table = result.output.splitlines()[2: 2 + len(rows)]
-    assert [line.split()[0] for line in table] == rows
-    written = json.loads((lt_run / f"eval-{protocol}.json").read_text())
-    counts = json.loads((lt_run / "class_counts.json").read_text())
-    assert counts["counts"] == counts["long_tail_counts"] == TINY_LT and counts["split_seed"] == 1
-    assert written["group_counts"] == TINY_LT and written["trained_on"] == "long-tail"
-    assert written["groups"] == {"many": [0, 1, 2, 3], "medium": [4, 5, 6], "few": [7, 8, 9]}
+    assert header == ["protocol", "train", "images", "selection", "val", "top-1", "top-1"]
+    line = result.output.splitlines()[2]
+    written = json.loads((plain_run / f"eval-{protocol}.json").read_text())
     assert (written["pool_size"], written["validation_size"], written["test_size"]) == (450, 50, 40)
-    assert list(written["rows"]) == rows
-    for name, images, line in zip(rows, train_images, table):
-        row = written["rows"][name]
-        per_class = np.array(row["per_class"])
-        assert row["train_images"] == images and len(per_class) == 10
-        assert row["all"] == pytest.approx(per_class.mean())
-        assert row["many"] == pytest.approx(per_class[:4].mean()) and row["few"] == pytest.approx(per_class[7:].mean())
-        assert row["std"] == pytest.approx(np.std([row["many"], row["medium"], row["few"]]))
-        assert line.split()[-5:] == [f"{100 * row[k]:.2f}" for k in ("all", "many", "medium", "few", "std")]
-        if name != "knn":
-            assert row["selection"] == f"weight decay {float(row['selection'].split()[-1]):g}"
-            assert row["validation_top1"] == max(row["validation_top1_by_weight_decay"].values())
+    assert list(written["rows"]) == [row] and line.split()[0] == row
+    got = written["rows"][row]
+    per_class = np.array(got["per_class"])
+    assert got["train_images"] == train_images and len(per_class) == 10
+    assert got["top1"] == pytest.approx(per_class.mean())  # 4 test images per class: the mean of the classes
+    assert line.split()[-1] == f"{100 * got['top1']:.2f}"
+    if protocol != "knn":
+        assert got["selection"] == f"weight decay {float(got['selection'].split()[-1]):g}"
+        assert got["validation_top1"] == max(got["validation_top1_by_weight_decay"].values())
 
 
-def test_features_are_cached_and_recomputed_when_the_encoder_changes(lt_run, tmp_path):
-    evaluate_run(lt_run, "knn", "cpu")
-    cache = lt_run / FEATURES_FILE
+def test_the_default_protocol_is_linear(plain_run):
+    from ssl_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["eval", str(plain_run), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "full-shot" in result.output and (plain_run / "eval-linear.json").is_file()
+
+
+def test_features_are_cached_and_recomputed_when_the_encoder_changes(plain_run, tmp_path):
+    evaluate_run(plain_run, "knn", "cpu")
+    cache = plain_run / FEATURES_FILE
     first = cache.stat().st_mtime_ns
     cached = load_file(str(cache))
     assert cached["train"].shape[0] == 500 and cached["test"].shape[0] == 40  # the whole training split
-    evaluate_run(lt_run, "knn", "cpu")
+    evaluate_run(plain_run, "knn", "cpu")
     assert cache.stat().st_mtime_ns == first
     other = tmp_path / "changed"
-    shutil.copytree(lt_run, other)
+    shutil.copytree(plain_run, other)
     weights = load_file(str(other / "encoder.safetensors"))
     weights["conv1.weight"] = weights["conv1.weight"] * 2
     save_file(weights, str(other / "encoder.safetensors"))
@@ -161,28 +129,16 @@ def test_features_are_cached_and_recomputed_when_the_encoder_changes(lt_run, tmp
     assert not torch.equal(load_file(str(other / FEATURES_FILE))["train"], cached["train"])
 
 
-def test_a_balanced_twin_run_is_grouped_by_the_long_tailed_counts(lt_run, tmp_path):
-    twin = tmp_path / "twin"
-    shutil.copytree(lt_run, twin)
-    config = (twin / "config.yaml").read_text().replace("balanced_twin: false", "balanced_twin: true")
-    (twin / "config.yaml").write_text(config)
-    with pytest.raises(EvalError, match="class_counts.json differ"):  # the counts file says long-tail
-        evaluate_run(twin, "few-shot", "cpu")
-    (twin / "class_counts.json").unlink()
-    result = evaluate_run(twin, "few-shot", "cpu")
-    assert result["trained_on"] == "balanced" and result["group_counts"] == TINY_LT
-
-
-def test_errors_name_the_missing_file_or_data(lt_run, tmp_path, monkeypatch, capsys):
-    with pytest.raises(EvalError, match=f"{tmp_path}/config.yaml not found.*not a run folder"):
+def test_errors_name_the_missing_file_or_data(plain_run, tmp_path, monkeypatch, capsys):
+    with pytest.raises(EvalError, match=f"{tmp_path} is not a run folder \\(no config.yaml"):
         evaluate_run(tmp_path, "linear")
     no_encoder = tmp_path / "no-encoder"
     no_encoder.mkdir()
-    shutil.copy(lt_run / "config.yaml", no_encoder / "config.yaml")
+    shutil.copy(plain_run / "config.yaml", no_encoder / "config.yaml")
     with pytest.raises(EvalError, match="encoder.safetensors not found: the run has no exported encoder"):
         evaluate_run(no_encoder, "linear", "cpu")
-    with pytest.raises(EvalError, match="unknown protocol 'top5'; valid protocols: linear, few-shot, knn, long-tail"):
-        evaluate_run(lt_run, "top5")
+    with pytest.raises(UnknownComponentError, match="unknown protocol 'top5'.*few-shot, knn, linear"):
+        evaluate_run(plain_run, "top5")
 
     from ssl_core.cli import main
 

@@ -46,6 +46,8 @@ __all__ = [
     "DatasetSplits",
     "DuplicateComponentError",
     "EvalError",
+    "EvalProtocol",
+    "EvalRun",
     "ImageDataset",
     "IncompatibleComponentsError",
     "Loss",
@@ -79,4 +81,8 @@ def __getattr__(name: str):
         from ssl_core.training.trainer import Trainer
 
         return Trainer
+    if name in ("EvalProtocol", "EvalRun"):  # imported lazily, as the trainer
+        from ssl_core.evaluation import protocols
+
+        return getattr(protocols, name)
     raise AttributeError(f"module 'ssl_core' has no attribute {name!r}")

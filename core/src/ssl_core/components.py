@@ -240,10 +240,12 @@ class Branch(nn.Module, Component):
 class WrapperBranch(Branch):
     """A branch that runs another registered branch, its ``base``, and changes how views reach it.
 
-    Everything of the contract is the base's: its encoder (trained, evaluated, exported),
-    criterion, teacher, heads and loss. The wrapper adds modules of its own (their parameters
-    join the base's groups) and typically routes a view with ``self.base.route_view``. The
-    base is a subcomponent, so every lifecycle method reaches it without forwarding.
+    Everything of the contract is the base's, delegated: ``encoder`` (trained, evaluated,
+    exported), ``criterion``, the capabilities, ``view_modules``, ``route_view``, ``per_view``,
+    ``encode``, ``teacher_features``, ``loss_from_features`` and ``forward``. The wrapper adds
+    modules of its own (their parameters join the base's groups) and typically routes a view
+    with ``self.base.route_view``. The base is a subcomponent, so every lifecycle method
+    reaches it without forwarding.
     """
 
     def __init__(self, base: Branch) -> None:
@@ -254,71 +256,6 @@ class WrapperBranch(Branch):
         """The base."""
         return [self.base]
 
-    @property
-    def encoder(self) -> nn.Module:  # type: ignore[override]
-        """The base's encoder."""
-        return self.base.encoder
-
-    @property
-    def criterion(self) -> Loss:
-        """The base's loss."""
-        return self.base.criterion
-
-    @property
-    def loss_input_kind(self) -> str:  # type: ignore[override]
-        """The base's."""
-        return self.base.loss_input_kind
-
-    @property
-    def num_views(self) -> int | None:  # type: ignore[override]
-        """The base's."""
-        return self.base.num_views
-
-    @property
-    def sync_batchnorm(self) -> bool:  # type: ignore[override]
-        """The base's."""
-        return self.base.sync_batchnorm
-
-    @property
-    def has_teacher(self) -> bool:
-        """The base's."""
-        return self.base.has_teacher
-
-    @property
-    def has_feature_loss(self) -> bool:
-        """The base's."""
-        return self.base.has_feature_loss
-
-    @property
-    def online_views(self) -> tuple[int, ...]:
-        """The base's."""
-        return self.base.online_views
-
-    def view_modules(self) -> dict[str, nn.Module]:
-        """The base's."""
-        return self.base.view_modules()
-
-    def route_view(self, view: int, route: ViewRoute) -> None:
-        """Routes a view of the base."""
-        self.base.route_view(view, route)
-
-    def per_view(self, name: str, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The base's."""
-        return self.base.per_view(name, inputs)
-
-    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The base's (with this wrapper's routes)."""
-        return self.base.encode(views)
-
-    def teacher_features(self, batch: Batch) -> list[torch.Tensor | None] | None:
-        """The base's."""
-        return self.base.teacher_features(batch)
-
-    def loss_from_features(self, features: list[torch.Tensor],
-                           teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
-        """The base's."""
-        return self.base.loss_from_features(features, teacher)
-
     def forward(self, batch: Batch) -> BranchOutput:
         """The base's forward (its views routed by this wrapper)."""
         return self.base(batch)
@@ -328,6 +265,22 @@ class WrapperBranch(Branch):
         in_base = {id(p) for p in self.base.parameters()}
         own = [p for p in self.parameters() if p.requires_grad and id(p) not in in_base]
         return [*self.base.parameter_groups(), *([{"params": own}] if own else [])]
+
+
+def _delegated(name: str) -> Callable[..., Any]:
+    def call(self: WrapperBranch, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.base, name)(*args, **kwargs)
+
+    call.__name__, call.__doc__ = name, f"The base's ``{name}``."
+    return call
+
+
+for _attribute in ("encoder", "criterion", "loss_input_kind", "num_views", "concat_views", "sync_batchnorm",
+                   "has_teacher", "has_feature_loss", "online_views"):
+    setattr(WrapperBranch, _attribute, property(lambda self, name=_attribute: getattr(self.base, name),
+                                                doc=f"The base's ``{_attribute}``."))
+for _method in ("view_modules", "route_view", "per_view", "encode", "teacher_features", "loss_from_features"):
+    setattr(WrapperBranch, _method, _delegated(_method))
 
 
 class Regularizer(nn.Module, Component):

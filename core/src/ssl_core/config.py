@@ -30,24 +30,14 @@ LIST_KINDS = ("regularizer", "callback")
 #: the kinds a run selects (``--set KIND...`` and ``options`` keys), and the run's own fields.
 RUN_KINDS = (*SINGLE_KINDS, *LIST_KINDS)
 RUN = "run"
+#: run fields of ssl-core 0.1, now shortcuts for the options of ssl-longtail's dataset ``long-tail``.
+LONG_TAIL_SHORTCUTS = ("imbalance", "split_seed", "balanced_twin")
 
 
 def _names(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(value)
-
-
-def _optional_float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"imbalance must be a number R >= 1 or None, got {value!r}") from None
-
-
-def _imbalance(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
-    if value is not None and not value >= 1:
-        raise ValueError(f"imbalance must be a ratio R >= 1 (None or 1: no long-tailed subset), got {value}")
 
 
 @attrs.define
@@ -77,13 +67,6 @@ class RunConfig:
     normalize: str = option("imagenet", "input normalisation: imagenet mean/std or none",
                             validator=one_of("imagenet", "none"))
     seed: int = option(0, "seed of initialisation, data order and augmentation", validator=v.instance_of(int))
-    imbalance: float | None = option(None, "R > 1: train on a long-tailed subset, class k keeping "
-                                           "floor(n_max * R^(-k/(C-1))) images (None or 1: the whole training split)",
-                                     validator=_imbalance, converter=_optional_float)
-    split_seed: int = option(0, "seed of the long-tailed subset's draw (with imbalance)",
-                             validator=v.and_(v.instance_of(int), non_negative))
-    balanced_twin: bool = option(False, "with imbalance: train on the balanced subset of the same total instead",
-                                 validator=v.instance_of(bool))
     num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
     checkpoint_every: int = option(1, "write a checkpoint every N epochs (and after the last)", validator=positive)
     keep_checkpoints: int = option(2, "newest checkpoints kept (0: keep all)", validator=non_negative)
@@ -198,9 +181,29 @@ def _callbacks(raw: dict[str, Any]) -> list[str]:
     return [name for name in chosen if name not in left_out]
 
 
+def long_tail_shortcut(raw: dict[str, Any]) -> dict[str, Any]:
+    """``imbalance``, ``split_seed`` and ``balanced_twin`` (``--imbalance``, ``--split-seed``,
+    ``--balanced-twin``, and configurations of ssl-core 0.1) as the ``long-tail`` dataset of
+    ssl-longtail drawing from the selected dataset."""
+    given = {key: raw[key] for key in LONG_TAIL_SHORTCUTS if raw.get(key) is not None}
+    raw = {key: value for key, value in raw.items() if key not in LONG_TAIL_SHORTCUTS}
+    if not given:
+        return raw
+    if given.get("imbalance") in (None, 1, 1.0):
+        if given.get("balanced_twin"):
+            raise ConfigError("balanced_twin needs an imbalance R > 1 (the twin has the long-tailed subset's total)")
+        return raw
+    source = raw.get("dataset", _default("dataset"))
+    named = dataset_source(source)[0]
+    options = {kind: dict(by_name) for kind, by_name in (raw.get("options") or {}).items()}
+    source_options = options.get("dataset", {}).pop(named, {})
+    options.setdefault("dataset", {})["long-tail"] = {"source": source, "source_options": source_options, **given}
+    return {**raw, "dataset": "long-tail", "options": options}
+
+
 def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Merge core defaults, branch defaults, ``raw`` and ``sets``; build every component's options."""
-    _check_fields(set(raw))
+    _check_fields(set(raw) - set(LONG_TAIL_SHORTCUTS))
     early = [a for a in sets if a.split(".", 1)[0].strip() in (RUN, "branch")]
     for assignment in early:  # they may change the branch or its options, and so its defaults
         raw = apply_set(raw, assignment)
@@ -211,6 +214,7 @@ def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunC
     for assignment in sets:
         if assignment not in early:
             merged = apply_set(merged, assignment)
+    merged = long_tail_shortcut(merged)
     merged["callback"] = _callbacks(merged)
     try:
         config = RunConfig(**merged)
@@ -220,20 +224,7 @@ def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunC
         if getattr(config, kind) is None:
             raise ConfigError(f"branch {config.branch!r} sets no default {kind}; choose one with --{kind}")
     config.options = _resolved_options(config, defaults.get("options", {}))
-    _check_long_tail(config)
     return config
-
-
-def _check_long_tail(config: RunConfig) -> None:
-    """The long-tail fields fit together (see ``ssl_core.data.long_tail``)."""
-    active = config.imbalance is not None and config.imbalance > 1
-    if config.balanced_twin and not active:
-        raise ConfigError(f"balanced_twin needs an imbalance R > 1 (the twin has the long-tailed subset's "
-                          f"total), got imbalance {config.imbalance}")
-    shapes_imbalance = getattr(config.options.get("dataset", {}).get("shapes"), "imbalance", 1.0)
-    if active and shapes_imbalance != 1.0:
-        raise ConfigError(f"imbalance {config.imbalance:g} and dataset.imbalance {shapes_imbalance:g} are both set; "
-                          "use one: --imbalance draws the long-tailed split from the balanced shapes training set")
 
 
 def _resolved_options(config: RunConfig, branch_defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -161,6 +161,21 @@ def register_datasets(register: Register) -> None:
 
 
 @hookspec
+def register_eval_protocols(register: Register) -> None:
+    """Register evaluation protocols of ``ssl eval RUN_DIR --protocol NAME`` (kind ``protocol``).
+
+    The factory returns an [`EvalProtocol`][ssl_core.evaluation.protocols.EvalProtocol]: its ``evaluate(run)``
+    gets an [`EvalRun`][ssl_core.evaluation.protocols.EvalRun] (the run's configuration, data, cached features
+    and holdout division, with ``probe``, ``knn`` and ``row`` helpers) and returns named
+    result rows, each with ``top1`` and ``per_class``; its ``columns`` name the row entries it
+    adds to the printed table (the long-tail plugin adds All / Many / Medium / Few / Std).
+
+    Args:
+        register: the registration callback.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add subcommands to the ``ssl`` command line.
 

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "ssl_core.builtin.encoders",
     "ssl_core.builtin.callbacks",
     "ssl_core.builtin.datasets",
+    "ssl_core.builtin.protocols",
 )
 ENTRY_POINT_GROUP = "ssl"
 CORE_PACKAGE = "ssl-core"

@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "regularizer": "register_regularizers",
     "callback": "register_callbacks",
     "dataset": "register_datasets",
+    "protocol": "register_eval_protocols",
 }
 
 

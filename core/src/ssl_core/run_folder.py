@@ -20,6 +20,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from ssl_core.config import long_tail_shortcut
 from ssl_core.errors import RunFolderError
 
 CONFIG = "config.yaml"
@@ -63,8 +64,9 @@ def upgrade_config(raw: dict[str, Any]) -> dict[str, Any]:
 
     0.1 made checkpoints a callback: ``checkpoint`` in ``callback`` with its ``every`` and
     ``keep`` options. They become the run fields ``checkpoint_every`` and ``keep_checkpoints``.
+    Its long-tail run fields become the ``long-tail`` dataset (ssl-longtail).
     """
-    raw = dict(raw)
+    raw = long_tail_shortcut(raw)
     callbacks = raw.get("callback")
     options = {kind: dict(named) for kind, named in (raw.get("options") or {}).items()}
     old = options.get("callback", {}).pop("checkpoint", None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -74,7 +75,13 @@ class HFImageDataset(ImageDataset):
 
 @attrs.define
 class DatasetSplits:
-    """A training split, an optional test split (for evaluation) and what the data is."""
+    """A training split, an optional test split (for evaluation) and what the data is.
+
+    Attributes:
+        source: for a dataset that trains on a subset of another, the other (``ssl eval``
+            encodes its whole training split).
+        run_files: JSON files (name -> data) the trainer writes into the run folder.
+    """
 
     train: ImageDataset
     test: ImageDataset | None
@@ -82,6 +89,8 @@ class DatasetSplits:
     image_size: int
     channels: int = 3
     class_names: list[str] | None = None
+    source: DatasetSplits | None = None
+    run_files: dict[str, Any] = attrs.Factory(dict)
 
 
 @attrs.define

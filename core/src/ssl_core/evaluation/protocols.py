@@ -1,32 +1,26 @@
-"""The evaluation protocols of ``ssl eval RUN_DIR``: ``linear``, ``few-shot``, ``knn``, ``long-tail``.
+"""``ssl eval RUN_DIR --protocol NAME``: the evaluation protocols and what they share.
+
+A protocol is a component of kind ``protocol`` (hook ``register_eval_protocols``): an
+[`EvalProtocol`][ssl_core.evaluation.protocols.EvalProtocol] whose ``evaluate(run)`` returns named rows, each with
+``top1`` and ``per_class`` test accuracy, and whose ``columns`` name what its rows add. The
+core registers the generic ones:
+
+- ``linear`` (the default): a linear probe trained on the pool, weight decay chosen on the
+  validation split, test accuracy overall and per class;
+- ``few-shot``: the same probe trained on the few-shot subset (1% of the pool per class);
+- ``knn``: weighted k-NN (k 200, T 0.1, cosine) of the test images against the pool.
 
 A run folder is evaluated on the data it was trained with: its ``config.yaml`` names the
-dataset (and its options) and the long-tail fields, from which the split of
-:mod:`ssl_core.data.long_tail` is drawn again (pool, validation, few-shot subset; the
-long-tailed class counts). A run without ``imbalance`` is split with R = 1: its pool and
-validation are 90% / 10% of every class of the training split, the images it trained on.
-
-``encoder.safetensors`` is loaded into the run's encoder; pooled features of the whole
-training split and of the test split, with the encoder in eval mode (batch norm on its
-running statistics), are cached in ``eval-features.safetensors`` (recomputed when the
-encoder file changes).
-
-- ``linear``: full-shot linear probe (:mod:`ssl_core.evaluation.linear`) trained on the pool,
-  weight decay chosen on the validation split, test accuracy per class.
-- ``few-shot``: the same probe trained on the few-shot subset (1% of the pool).
-- ``knn``: weighted k-NN (k 200, T 0.1, cosine) of the test images against the pool.
-- ``long-tail``: ``linear`` and ``few-shot`` in one table.
-
-Every row reports All / Many / Medium / Few / Std (:mod:`ssl_core.evaluation.long_tail`),
-the groups ranked by the class counts of the long-tailed split (also for a run trained on
-its balanced twin), or, without ``imbalance``, by the training split's own class counts.
+dataset and its options. Its encoder (``encoder.safetensors``) encodes the whole training
+split (the unreduced one when the run trained on a subset) and the test split, in eval mode;
+the features are cached in ``eval-features.safetensors`` (recomputed when the encoder file
+changes). The pool / validation / few-shot division is [`holdout`][ssl_core.evaluation.holdout].
 The result is written to ``eval-<protocol>.json`` in the run folder.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -37,57 +31,115 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ssl_core import registry
-from ssl_core.context import BuildContext
 from ssl_core.config import dataset_source
-from ssl_core.data.long_tail import COUNTS_FILE, LongTailSplit, labelled, long_tail_split, training_subset
-from ssl_core.data.sources import DatasetSplits
+from ssl_core.context import BuildContext
+from ssl_core.data.sources import NO_LABEL, DatasetSplits
+from ssl_core.errors import EvalError
 from ssl_core.evaluation.features import extract_features
+from ssl_core.evaluation.holdout import Holdout, holdout
 from ssl_core.evaluation.knn import knn_predict
 from ssl_core.evaluation.linear import MAX_ITER, WEIGHT_DECAYS, accuracy, select_linear_probe
-from ssl_core.evaluation.long_tail import class_groups, group_accuracies, per_class_accuracy
-from ssl_core.errors import EvalError
-from ssl_core.run_folder import CONFIG, ENCODER, RunFolder
+from ssl_core.run_folder import RunFolder
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
-PROTOCOLS = ("linear", "few-shot", "knn", "long-tail")
 KNN_K = 200
 KNN_TEMPERATURE = 0.1
 FEATURES_FILE = "eval-features.safetensors"
+PROBE = (f"multinomial logistic regression on standardised features, full-batch L-BFGS (at most {MAX_ITER} "
+         f"iterations), weight decay chosen from {list(WEIGHT_DECAYS)} by validation top-1")
+
+
+def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
+    """The accuracy on each class's test images; every class must have at least one."""
+    predicted, labels = torch.as_tensor(predicted).long(), torch.as_tensor(labels).long()
+    totals = torch.bincount(labels, minlength=num_classes)
+    if bool((totals == 0).any()):
+        missing = (totals == 0).nonzero().flatten().tolist()
+        raise EvalError(f"class(es) {missing} have no test images; per-class accuracy needs every class")
+    hits = torch.bincount(labels[predicted == labels], minlength=num_classes)
+    return (hits.double() / totals.double()).tolist()
 
 
 @attrs.define
-class EvalSetup:
-    """What the protocols need from a run folder.
+class EvalRun:
+    """A finished run, ready to evaluate: what every protocol gets.
 
     Attributes:
-        run_dir: the run folder.
-        config: its ``config.yaml``.
+        folder: the run folder.
+        config: its configuration (plain data, as in ``config.yaml``).
+        data: the dataset the run trained on, built again.
         features: ``train``, ``train_labels`` (the whole training split), ``test``, ``test_labels``.
-        split: the pool / validation / few-shot split of the training split.
-        group_counts: the class counts the Many / Medium / Few groups are ranked by.
-        trained_on: ``long-tail``, ``balanced`` or ``full`` (the run's training subset).
-        class_names: the dataset's class names, if it has them.
+        holdout: the pool / validation / few-shot division of the training split.
+        num_classes: the number of classes.
     """
 
-    run_dir: Path
+    folder: RunFolder
     config: dict[str, Any]
+    data: DatasetSplits
     features: dict[str, torch.Tensor]
-    split: LongTailSplit
-    group_counts: list[int]
-    trained_on: str
-    class_names: list[str] | None
+    holdout: Holdout
+    num_classes: int
 
-    @property
-    def num_classes(self) -> int:
-        """The number of classes."""
-        return len(self.group_counts)
+    def row(self, predicted: torch.Tensor, **extra: Any) -> dict[str, Any]:
+        """A result row of test predictions: ``extra``, ``top1`` and ``per_class``."""
+        per_class = per_class_accuracy(predicted, self.features["test_labels"], self.num_classes)
+        return {**extra, "top1": accuracy(predicted, self.features["test_labels"]), "per_class": per_class}
+
+    def probe(self, train_index: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Test predictions of the linear probe trained on ``train_index`` and what describes it."""
+        f, index, val = self.features, torch.from_numpy(train_index), torch.from_numpy(self.holdout.validation)
+        chosen = select_linear_probe(f["train"][index], f["train_labels"][index], f["train"][val],
+                                     f["train_labels"][val], self.num_classes)
+        return chosen.probe.predict(f["test"]), {
+            "train_images": len(train_index), "selection": f"weight decay {chosen.weight_decay:g}",
+            "validation_top1": chosen.validation_top1[chosen.weight_decay],
+            "validation_top1_by_weight_decay": {f"{wd:g}": top1 for wd, top1 in chosen.validation_top1.items()}}
+
+    def knn(self, bank_index: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Test predictions of weighted k-NN against ``bank_index`` and what describes it."""
+        f, val = self.features, torch.from_numpy(self.holdout.validation)
+        bank, bank_labels = f["train"][torch.from_numpy(bank_index)], f["train_labels"][torch.from_numpy(bank_index)]
+        predicted = knn_predict(bank, bank_labels, f["test"], self.num_classes, KNN_K, KNN_TEMPERATURE)
+        validation = knn_predict(bank, bank_labels, f["train"][val], self.num_classes, KNN_K, KNN_TEMPERATURE)
+        return predicted, {"train_images": len(bank_index), "selection": f"k {KNN_K}, T {KNN_TEMPERATURE:g}",
+                           "validation_top1": accuracy(validation, f["train_labels"][val])}
 
 
-def _file(run_dir: Path, name: str, what: str) -> Path:
-    path = run_dir / name
-    if not path.is_file():
-        raise EvalError(f"{path} not found: {what}")
-    return path
+class EvalProtocol:
+    """An evaluation protocol of ``ssl eval``; ``columns`` are ``(row key, header)`` it adds to the table."""
+
+    columns: tuple[tuple[str, str], ...] = ()
+
+    def evaluate(self, run: EvalRun) -> dict[str, dict[str, Any]]:
+        """Named result rows (each from ``run.row``) and, under ``"extra"``, anything else to record."""
+        raise NotImplementedError
+
+
+class LinearProtocol(EvalProtocol):
+    """Linear probe trained on the pool (90% of every class of the training split)."""
+
+    def __init__(self, config: Any = None, context: Any = None) -> None:
+        pass
+
+    def evaluate(self, run: EvalRun) -> dict[str, dict[str, Any]]:
+        predicted, info = run.probe(run.holdout.pool)
+        return {"full-shot": run.row(predicted, **info)}
+
+
+class FewShotProtocol(LinearProtocol):
+    """Linear probe trained on the few-shot subset (1% of the pool per class)."""
+
+    def evaluate(self, run: EvalRun) -> dict[str, dict[str, Any]]:
+        predicted, info = run.probe(run.holdout.few_shot)
+        return {"few-shot": run.row(predicted, **info)}
+
+
+class KNNProtocol(LinearProtocol):
+    """Weighted k-NN (k 200, T 0.1, cosine) of the test images against the pool."""
+
+    def evaluate(self, run: EvalRun) -> dict[str, dict[str, Any]]:
+        predicted, info = run.knn(run.holdout.pool)
+        return {"knn": run.row(predicted, **info)}
 
 
 def _device(name: str) -> torch.device:
@@ -98,115 +150,83 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _features(run_dir: Path, config: dict[str, Any], data: DatasetSplits, num_classes: int,
-              device: torch.device) -> dict[str, torch.Tensor]:
+def _features(folder: RunFolder, config: dict[str, Any], data: DatasetSplits, device: torch.device,
+              ) -> dict[str, torch.Tensor]:
     """Train and test features of the run's encoder, read from or written to ``FEATURES_FILE``."""
-    encoder_path = _file(run_dir, ENCODER, "the run has no exported encoder (ssl run writes it when training ends)")
-    digest = hashlib.sha256(encoder_path.read_bytes()).hexdigest()
-    cache = run_dir / FEATURES_FILE
+    try:
+        state = folder.read_encoder()
+    except FileNotFoundError as exc:
+        raise EvalError(str(exc)) from None
+    digest = hashlib.sha256(folder.encoder_path.read_bytes()).hexdigest()
+    cache = folder.file(FEATURES_FILE)
     if cache.is_file():
         with safe_open(str(cache), "pt") as handle:
             if (handle.metadata() or {}).get("encoder_sha256") == digest:
                 return load_file(str(cache))
     name = config["encoder"]
     context = BuildContext(image_size=data.image_size, channels=data.channels, num_train=len(data.train),
-                           num_classes=num_classes)
+                           num_classes=data.num_classes)
     encoder = registry.create("encoder", name, context, **config.get("options", {}).get("encoder", {}).get(name, {}))
     try:
-        encoder.load_state_dict(load_file(str(encoder_path)), strict=True)
+        encoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise EvalError(f"{encoder_path} does not fit encoder {name!r} with the run's options: {exc}") from exc
+        raise EvalError(f"{folder.encoder_path} does not fit encoder {name!r} with the run's options: {exc}") from exc
     imagenet = config.get("normalize", "imagenet") == "imagenet" and data.channels == 3
     normalize = Normalize(*((IMAGENET_MEAN, IMAGENET_STD) if imagenet else (None, None))).to(device)
     encoder.to(device)
     found: dict[str, torch.Tensor] = {}
-    for split, dataset in (("train", data.train), ("test", data.test)):
+    for split, dataset in (("train", data.source.train if data.source else data.train), ("test", data.test)):
         found[split], found[f"{split}_labels"] = extract_features(encoder, dataset, normalize, device)
     save_file({k: v.contiguous() for k, v in found.items()}, str(cache), metadata={"encoder_sha256": digest})
     return found
 
 
-def load_run(run_dir: str | Path, device: str = "auto") -> EvalSetup:
-    """Read a run folder: its configuration, data, split and (cached) features."""
-    run_dir = Path(run_dir)
-    _file(run_dir, CONFIG, f"{run_dir} is not a run folder (ssl run writes {CONFIG})")
-    config = RunFolder(run_dir).read_config()
+def load_run(run_dir: str | Path, device: str = "auto") -> EvalRun:
+    """Read a run folder: its configuration, data, holdout division and (cached) features."""
+    folder = RunFolder(run_dir)
+    try:
+        config = folder.read_config()
+    except FileNotFoundError as exc:
+        raise EvalError(str(exc)) from None
     source, implied = dataset_source(config.get("dataset", "shapes"))
     options = {**implied, **config.get("options", {}).get("dataset", {}).get(source, {})}
     data = registry.create("dataset", source, BuildContext(), **options)
-    found = labelled(data)
-    if found is None:
-        raise EvalError(f"the training split of dataset {config.get('dataset')!r} (run {run_dir}) has no labels, "
-                        "or not for every image; ssl eval needs labels")
+    train = data.source.train if data.source else data.train
+    name = config.get("dataset")
+    if train.labels is None or len(train.labels) == 0 or bool((train.labels == NO_LABEL).any()):
+        raise EvalError(f"the training split of dataset {name!r} (run {run_dir}) has no labels, or not for every "
+                        "image; ssl eval needs labels")
     if data.test is None or data.test.labels is None:
-        raise EvalError(f"dataset {config.get('dataset')!r} (run {run_dir}) has no labelled test split; "
-                        "ssl eval needs one")
-    labels, num_classes = found
-    imbalance, seed = config.get("imbalance"), config.get("split_seed") or 0
-    active = imbalance is not None and imbalance > 1
+        raise EvalError(f"dataset {name!r} (run {run_dir}) has no labelled test split; ssl eval needs one")
+    num_classes = data.num_classes or int(train.labels.max()) + 1
     try:
-        split = long_tail_split(labels, num_classes, imbalance if active else 1.0, seed)
-        _, record = training_subset(data, imbalance, seed, bool(config.get("balanced_twin")))
+        split = holdout(train.labels.numpy(), num_classes)
     except ValueError as exc:
         raise EvalError(f"run {run_dir}: {exc}") from exc
-    counts_path = run_dir / COUNTS_FILE
-    if counts_path.is_file() and json.loads(counts_path.read_text())["counts"] != record["counts"]:
-        raise EvalError(f"the class counts in {counts_path} differ from the split drawn again from the data "
-                        f"({record['counts']}): the dataset changed since training")
-    return EvalSetup(
-        run_dir=run_dir, config=config, features=_features(run_dir, config, data, num_classes, _device(device)),
-        split=split, group_counts=split.long_tail_counts if active else record["counts"],
-        trained_on=record["subset"], class_names=data.class_names)
-
-
-def _row(setup: EvalSetup, predicted: torch.Tensor, **extra: Any) -> dict[str, Any]:
-    per_class = per_class_accuracy(predicted, setup.features["test_labels"], setup.num_classes)
-    return {**extra, **group_accuracies(per_class, setup.group_counts), "per_class": per_class}
-
-
-def _probe_row(setup: EvalSetup, train_index: np.ndarray) -> dict[str, Any]:
-    f, index, val = setup.features, torch.from_numpy(train_index), torch.from_numpy(setup.split.validation)
-    selection = select_linear_probe(f["train"][index], f["train_labels"][index], f["train"][val],
-                                    f["train_labels"][val], setup.num_classes)
-    return _row(setup, selection.probe.predict(f["test"]), train_images=len(train_index),
-                selection=f"weight decay {selection.weight_decay:g}",
-                validation_top1=selection.validation_top1[selection.weight_decay],
-                validation_top1_by_weight_decay={f"{wd:g}": top1 for wd, top1 in selection.validation_top1.items()})
-
-
-def _knn_row(setup: EvalSetup) -> dict[str, Any]:
-    f, pool, val = setup.features, torch.from_numpy(setup.split.pool), torch.from_numpy(setup.split.validation)
-    bank, bank_labels = f["train"][pool], f["train_labels"][pool]
-    predicted = knn_predict(bank, bank_labels, f["test"], setup.num_classes, KNN_K, KNN_TEMPERATURE)
-    validation = knn_predict(bank, bank_labels, f["train"][val], setup.num_classes, KNN_K, KNN_TEMPERATURE)
-    return _row(setup, predicted, train_images=len(pool), selection=f"k {KNN_K}, T {KNN_TEMPERATURE:g}",
-                validation_top1=accuracy(validation, f["train_labels"][val]))
+    return EvalRun(folder=folder, config=config, data=data, features=_features(folder, config, data, _device(device)),
+                   holdout=split, num_classes=num_classes)
 
 
 def evaluate_run(run_dir: str | Path, protocol: str, device: str = "auto") -> dict[str, Any]:
     """Run one protocol on a run folder; the result is also written to ``eval-<protocol>.json``."""
-    if protocol not in PROTOCOLS:
-        raise EvalError(f"unknown protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
-    setup = load_run(run_dir, device)
-    rows: dict[str, dict[str, Any]] = {}
-    if protocol in ("linear", "long-tail"):
-        rows["full-shot"] = _probe_row(setup, setup.split.pool)
-    if protocol in ("few-shot", "long-tail"):
-        rows["few-shot"] = _probe_row(setup, setup.split.few_shot)
-    if protocol == "knn":
-        rows["knn"] = _knn_row(setup)
-    config = setup.config
+    evaluator = registry.create("protocol", protocol)
+    run = load_run(run_dir, device)
+    rows = evaluator.evaluate(run)
+    extra = rows.pop("extra", {})
+    config = run.config
     result = {
-        "run": str(setup.run_dir), "protocol": protocol, "dataset": config.get("dataset"),
-        "encoder": config.get("encoder"), "imbalance": config.get("imbalance"),
-        "split_seed": config.get("split_seed") or 0, "trained_on": setup.trained_on,
-        "pool_size": len(setup.split.pool), "validation_size": len(setup.split.validation),
-        "few_shot_per_class": len(setup.split.few_shot) // setup.num_classes,
-        "test_size": len(setup.features["test_labels"]), "class_names": setup.class_names,
-        "group_counts": setup.group_counts, "groups": class_groups(setup.group_counts),
-        "probe": f"multinomial logistic regression on standardised features, full-batch L-BFGS (at most {MAX_ITER} "
-                 f"iterations), weight decay chosen from {list(WEIGHT_DECAYS)} by validation top-1",
-        "rows": rows,
+        "run": str(run.folder), "protocol": protocol, "dataset": config.get("dataset"),
+        "encoder": config.get("encoder"), "pool_size": len(run.holdout.pool),
+        "validation_size": len(run.holdout.validation),
+        "few_shot_per_class": len(run.holdout.few_shot) // run.num_classes,
+        "test_size": len(run.features["test_labels"]), "class_names": run.data.class_names,
+        "probe": PROBE, **extra, "rows": rows,
     }
-    (setup.run_dir / f"eval-{protocol}.json").write_text(json.dumps(result, indent=1) + "\n")
+    run.folder.write_json(f"eval-{protocol}.json", result)
     return result
+
+
+def columns(protocol: str) -> tuple[tuple[str, str], ...]:
+    """The extra columns protocol ``protocol`` prints."""
+    return registry.spec("protocol", protocol).factory.columns
+

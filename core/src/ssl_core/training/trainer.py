@@ -84,18 +84,11 @@ class Trainer:
         return registry.build(kind, name, self.config.component_options(kind, name), context)
 
     def _build_data(self) -> DatasetSplits:
-        """The dataset, reduced to the long-tailed subset (or its twin) when the run sets
-        ``imbalance``; the class counts trained on go to ``class_counts.json``."""
-        from ssl_core.data.long_tail import COUNTS_FILE, training_subset
-
-        cfg = self.config
-        data = self._create("dataset", cfg.selected("dataset")[0], BuildContext())
-        try:
-            data, record = training_subset(data, cfg.imbalance, cfg.split_seed, cfg.balanced_twin)
-        except ValueError as exc:
-            raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from exc
-        if record is not None and self.accelerator.is_main_process:
-            self.folder.write_json(COUNTS_FILE, record)
+        """The dataset; the JSON files it asks for (a subset's class counts) go into the run folder."""
+        data = self._create("dataset", self.config.selected("dataset")[0], BuildContext())
+        if self.accelerator.is_main_process:
+            for name, content in data.run_files.items():
+                self.folder.write_json(name, content)
         return data
 
     def _build_components(self, data: DatasetSplits, steps_per_epoch: int) -> None:

@@ -1,4 +1,4 @@
-"""Long-tail metrics: per-class accuracy, Many / Medium / Few groups and balancedness (SDCLR).
+"""Long-tail metrics: Many / Medium / Few groups and balancedness (SDCLR).
 
 Classes are ranked by their count in the long-tailed pre-training split, most frequent
 first, ties broken by class index (the lower index ranks as more frequent). With C classes
@@ -17,20 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 GROUPS = ("many", "medium", "few")
-
-
-def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
-    """The accuracy on each class's test images; every class must have at least one."""
-    predicted, labels = torch.as_tensor(predicted).long(), torch.as_tensor(labels).long()
-    totals = torch.bincount(labels, minlength=num_classes)
-    if bool((totals == 0).any()):
-        missing = (totals == 0).nonzero().flatten().tolist()
-        raise ValueError(f"class(es) {missing} have no test images; per-class accuracy needs every class")
-    hits = torch.bincount(labels[predicted == labels], minlength=num_classes)
-    return (hits.double() / totals.double()).tolist()
 
 
 def class_groups(counts: Sequence[int]) -> dict[str, list[int]]:

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_core.config import ConfigError, resolve
-from ssl_core.data.long_tail import (
+from ssl_core import ComponentOptionError, ConfigError
+from ssl_core.config import resolve
+from ssl_longtail import (
     SubsetImageDataset,
     class_counts,
     long_tail_split,
     training_subset,
 )
-from ssl_core.data.sources import DatasetSplits, TensorImageDataset
+from ssl_core import DatasetSplits, TensorImageDataset
 from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
 
@@ -118,33 +119,39 @@ def test_training_subset_renumbers_samples_and_records_the_counts():
     _, twin_record = training_subset(data, 10.0, split_seed=2, balanced_twin=True)
     assert twin_record["counts"] == [sum(expected) // 10] * 10 and twin_record["subset"] == "balanced"
     assert twin_record["long_tail_counts"] == expected
-    whole, full_record = training_subset(data, None)
-    assert whole is data and full_record["counts"] == [20] * 10 and full_record["subset"] == "full"
-    assert training_subset(data, 1.0)[0] is data
 
 
 def test_imbalance_on_unlabelled_data_is_an_error():
     data = _tensor_splits(np.zeros(4, dtype=np.int64))
     data.train.labels = None
-    assert training_subset(data, None) == (data, None)
     with pytest.raises(ValueError, match="needs a labelled training split"):
         training_subset(data, 10.0)
 
 
-def test_run_fields_are_validated_with_clear_errors():
-    config = resolve({"imbalance": 100, "split_seed": 3, "balanced_twin": True})
-    assert (config.imbalance, config.split_seed, config.balanced_twin) == (100.0, 3, True)
-    assert resolve({}).imbalance is None
-    with pytest.raises(ConfigError, match="imbalance must be a ratio R >= 1.*got 0.5"):
+def test_the_imbalance_flags_are_shortcuts_for_the_long_tail_dataset():
+    config = resolve({"imbalance": 100, "split_seed": 3, "balanced_twin": True}, ["dataset.num_train=500"])
+    assert config.dataset == "long-tail"
+    options = config.options["dataset"]["long-tail"]
+    assert (options.source, options.imbalance, options.split_seed, options.balanced_twin) == ("shapes", 100.0, 3, True)
+    assert options.source_options == {"num_train": 500}  # the source's own options move under it
+    assert resolve({"imbalance": 1}).dataset == "shapes" and resolve({}).dataset == "shapes"
+    spelled_out = resolve({"dataset": "long-tail", "options": {"dataset": {"long-tail": {
+        "source": "shapes", "source_options": {"num_train": 500}, "imbalance": 100, "split_seed": 3,
+        "balanced_twin": True}}}})
+    assert spelled_out.options["dataset"] == config.options["dataset"]
+
+
+def test_long_tail_options_are_validated_with_clear_errors():
+    with pytest.raises(ComponentOptionError, match="imbalance.*must be > 1.0.*0.5"):
         resolve({"imbalance": 0.5})
-    with pytest.raises(ConfigError, match="imbalance must be a number.*'many'"):
+    with pytest.raises(ComponentOptionError, match="could not convert.*'many'"):
         resolve({"imbalance": "many"})
     with pytest.raises(ConfigError, match="balanced_twin needs an imbalance R > 1"):
         resolve({"balanced_twin": True})
-    with pytest.raises(ConfigError, match="split_seed"):
-        resolve({"split_seed": -1})
-    with pytest.raises(ConfigError, match="dataset.imbalance 10 are both set"):
-        resolve({"imbalance": 100}, ["dataset.imbalance=10"])
+    with pytest.raises(ComponentOptionError, match="split_seed"):
+        resolve({"imbalance": 10, "split_seed": -1})
+    with pytest.raises(ConfigError, match="shapes option imbalance 10 are both set"):
+        Trainer({"imbalance": 100, "no_callback": ["knn-monitor"]}, sets=["dataset.imbalance=10"]).fit()
 
 
 def test_a_run_trains_on_the_subset_and_writes_class_counts(tiny_run):

@@ -31,12 +31,10 @@ import attrs
 import numpy as np
 import torch
 
-from ssl_core.data.sources import NO_LABEL, DatasetSplits, ImageDataset
+from ssl_core import NO_LABEL, DatasetSplits, ImageDataset
 
 POOL_STREAM = [0, 0]
-"""Seed of the pool/validation division (one draw for every split seed)."""
-SUBSETS = ("long-tail", "balanced", "full")
-"""What a run trains on: the long-tailed subset, its balanced twin, or the whole training split."""
+"""Seed of the pool/validation division (one draw for every split seed; ``ssl eval``'s too)."""
 COUNTS_FILE = "class_counts.json"
 
 
@@ -136,23 +134,11 @@ def labelled(data: DatasetSplits) -> tuple[np.ndarray, int] | None:
     return labels, data.num_classes or int(labels.max()) + 1
 
 
-def training_subset(data: DatasetSplits, imbalance: float | None, split_seed: int = 0,
-                    balanced_twin: bool = False) -> tuple[DatasetSplits, dict[str, Any] | None]:
-    """The splits a run trains on and the record of its class counts (``class_counts.json``).
-
-    Without ``imbalance`` (None or 1) the training split is kept whole; the record then holds
-    its class counts, or is ``None`` for unlabelled data. With R > 1 the training split
-    becomes the long-tailed subset, or its balanced twin when ``balanced_twin``.
-    """
+def training_subset(data: DatasetSplits, imbalance: float, split_seed: int = 0,
+                    balanced_twin: bool = False) -> tuple[DatasetSplits, dict[str, Any]]:
+    """The long-tailed subset of ``data``'s training split (or its balanced twin) and the
+    record of its class counts (``class_counts.json``)."""
     found = labelled(data)
-    if imbalance is None or imbalance == 1:
-        if found is None:
-            return data, None
-        labels, num_classes = found
-        counts = np.bincount(labels, minlength=num_classes).tolist()
-        return data, {"subset": "full", "imbalance": None, "split_seed": None, "counts": counts,
-                      "total": sum(counts), "long_tail_counts": None, "pool_size": None,
-                      "validation_size": 0, "few_shot_per_class": None, "class_names": data.class_names}
     if found is None:
         raise ValueError(f"imbalance {imbalance:g} needs a labelled training split, and this dataset's training "
                          "images have no labels (or not all of them)")
