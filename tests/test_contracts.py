@@ -77,7 +77,7 @@ class _OwnedStateRegularizer(torch.nn.Module):
 
 def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
     from ssl_core import hookimpl, plugins, registry
-    from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+    from ssl_core.run_folder import RunFolder, load_checkpoint
 
     class Plugin:
         @hookimpl

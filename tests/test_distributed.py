@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from ssl_core import Batch
 from ssl_swav import sinkhorn
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import load_checkpoint
 
 SCRIPTS = Path(__file__).parent / "distributed"
 sys.path.insert(0, str(SCRIPTS))

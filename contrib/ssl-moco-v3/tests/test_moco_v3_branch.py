@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from moco_v3_tiny import SIZES, TINY_SETS, batch, context
+from moco_v3_tiny import TINY_SETS, batch, context
 from ssl_core import Batch, Trainer, create
 from torch import nn
 

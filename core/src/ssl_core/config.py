@@ -12,11 +12,11 @@ validated option object, which the trainer builds the component from.
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import attrs
+import tomllib
 import yaml
 from attrs import validators as v
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import attrs
 import pluggy
-
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 

@@ -11,7 +11,7 @@ from icl_msr_tiny import LOSS, SIZES
 from ssl_core import Batch, Branch, BranchOutput, BuildContext, create
 from ssl_core.cli import cli
 from ssl_core import IncompatibleComponentsError
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
 
 TINY = {"encoder": {"small-resnet": {"widths": [4, 4, 8, 8]}},

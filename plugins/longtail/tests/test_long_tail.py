@@ -17,7 +17,7 @@ from ssl_longtail import (
     training_subset,
 )
 from ssl_core import DatasetSplits, TensorImageDataset
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import STATE_META, RunFolder
 from ssl_core.training.trainer import Trainer
 
 CIFAR10_LT_COUNTS = [4500, 2697, 1617, 969, 581, 348, 208, 125, 75, 45]

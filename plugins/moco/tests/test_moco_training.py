@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import RunFolder, load_checkpoint
 from ssl_core.training.trainer import Trainer
 from ssl_shapes import CLASS_NAMES
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 from ssl_core import BuildContext, Callback, create, hookimpl, plugins, registry
 from ssl_core.cli import cli
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import RunFolder, load_checkpoint
 from ssl_core.run_folder import ENCODER as ENCODER_FILE
 from ssl_core.training.trainer import Trainer
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from ssl_core import Callback, Trainer, create, hookimpl, plugins, registry
 from ssl_core.evaluation.features import extract_features
-from ssl_core.run_folder import STATE_META, RunFolder, load_checkpoint
+from ssl_core.run_folder import RunFolder, load_checkpoint
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 

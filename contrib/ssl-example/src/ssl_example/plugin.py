@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import attrs
 import torch
-
-from ssl_core import Batch, Branch, BranchOutput, BuildContext, Regularizer, hookimpl
-from ssl_core import Register
-from ssl_core import option
+from ssl_core import Batch, Branch, BranchOutput, BuildContext, Register, Regularizer, hookimpl, option
 
 
 @attrs.define

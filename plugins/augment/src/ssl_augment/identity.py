@@ -6,8 +6,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 from attrs import validators
-from ssl_core import BuildContext, ViewGenerator
-from ssl_core import option, positive
+from ssl_core import BuildContext, ViewGenerator, option, positive
 
 _count = validators.and_(validators.instance_of(int), positive)
 

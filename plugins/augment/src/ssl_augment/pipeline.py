@@ -21,8 +21,7 @@ from typing import Any
 import attrs
 import torch
 from attrs import converters, validators
-from ssl_core import BuildContext, ViewGenerator
-from ssl_core import one_of, option, pair, positive, probability
+from ssl_core import BuildContext, ViewGenerator, one_of, option, pair, positive, probability
 
 from ssl_augment.ops import (
     blur_kernel_size,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ssl_core import hookimpl
-from ssl_core import Register
+from ssl_core import Register, hookimpl
 
 from ssl_augment.identity import IdentityViews, IdentityViewsConfig
 from ssl_augment.presets import (

@@ -11,8 +11,7 @@ from typing import Any
 
 import attrs
 from attrs import converters, validators
-from ssl_core import BuildContext
-from ssl_core import one_of, option, pair
+from ssl_core import BuildContext, one_of, option, pair
 
 from ssl_augment.pipeline import (
     AugmentViews,

@@ -7,7 +7,6 @@ from typing import Any
 import attrs
 import torch
 import torch.nn.functional as F
-
 from ssl_core import Batch, Branch, BranchOutput, BuildContext, TrainContext, option, positive, probability
 from ssl_core.nn import ProjectionHead, cosine_momentum, momentum_copy, update_momentum
 from torch import nn

@@ -1,7 +1,8 @@
 """Registers the ``byol`` branch."""
 
-from ssl_byol.branch import BYOLBranch, BYOLConfig
 from ssl_core import hookimpl
+
+from ssl_byol.branch import BYOLBranch, BYOLConfig
 
 #: solo-learn's CIFAR recipe (scripts/pretrain/cifar/byol.yaml): LARS, lr 1.0 per 256, wd 1e-5.
 DEFAULTS = {

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ssl_core import hookimpl
-from ssl_core import Register
+from ssl_core import Register, hookimpl
 
 from ssl_icl_msr.config import ICLMSRConfig
 from ssl_icl_msr.regularizer import ICLMSR

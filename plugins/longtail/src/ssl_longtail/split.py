@@ -30,7 +30,6 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-
 from ssl_core import NO_LABEL, DatasetSplits, ImageDataset
 
 POOL_STREAM = [0, 0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from ssl_core import BuildContext, Loss, LossOutput
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import attrs
 import torch
 import torch.nn.functional as F
-
 from ssl_core import BuildContext, Loss, LossOutput, option, positive
 
 

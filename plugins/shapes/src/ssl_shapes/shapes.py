@@ -37,7 +37,6 @@ import attrs
 import torch
 import torch.nn.functional as F
 from attrs import validators as v
-
 from ssl_core import option, positive, probability
 
 Tensor = torch.Tensor

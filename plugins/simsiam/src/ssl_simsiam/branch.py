@@ -8,7 +8,6 @@ import attrs
 import torch
 import torch.nn.functional as F
 from attrs import validators as v
-
 from ssl_core import Branch, BranchOutput, BuildContext, option, positive
 from ssl_core.nn import ProjectionHead
 from torch import nn

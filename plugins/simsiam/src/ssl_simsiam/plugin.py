@@ -1,6 +1,7 @@
 """Registers the ``simsiam`` branch."""
 
 from ssl_core import hookimpl
+
 from ssl_simsiam.branch import SimSiamBranch, SimSiamConfig
 
 #: solo-learn's CIFAR recipe (scripts/pretrain/cifar/simsiam.yaml): SGD, lr 0.5 per 256, wd 1e-5.

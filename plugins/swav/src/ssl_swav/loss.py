@@ -6,7 +6,6 @@ import attrs
 import torch
 import torch.distributed as dist
 from attrs import validators as v
-
 from ssl_core import BuildContext, Loss, LossOutput, option, positive
 from ssl_core.nn import world_size
 
