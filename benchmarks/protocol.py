@@ -72,7 +72,7 @@ PROTOCOL: dict[str, Any] = {
     "data": DATASETS["cifar10"][1],
     "training": f"ssl run --dataset DATA --encoder {ENCODER} --batch-size {BATCH_SIZE} "
                 f"--epochs {EPOCHS} --seed {SEED} --device cpu, {IMAGE_SIZE} px, everything else at the "
-                f"branch's defaults (lr per 256 images; default callbacks knn-monitor and checkpoint)",
+                f"branch's defaults (lr per 256 images; the default knn-monitor callback; a checkpoint every epoch)",
     "features": "pooled encoder output of the un-augmented images, eval mode, ImageNet mean/std "
                 "(raw-pixels: the flattened normalised image)",
     "knn": f"weighted k-NN, k {KNN_K}, T {KNN_TEMPERATURE}, cosine (ssl_core.evaluation.knn), test top-1",

@@ -4,8 +4,7 @@
     .venv/bin/python benchmarks/throughput.py methods_speed simclr='--branch simclr' byol='--branch byol'
 
 Each configuration trains 2 epochs of the protocol's CIFAR-10 subset (5,000 images, batch 256,
-19 steps an epoch, small ResNet, 32 px, CPU) in its own process with only the checkpoint callback
-(no k-NN monitor); its speed is the second epoch's ``images_per_s`` (the first includes start-up),
+19 steps an epoch, small ResNet, 32 px, CPU) in its own process with the k-NN monitor off (``--no-callback knn-monitor``); its speed is the second epoch's ``images_per_s`` (the first includes start-up),
 its memory the process's peak RSS. The configurations run one after another, ``--repeats``
 rounds (interleaved, so drifts of the machine hit all alike); the table gives the median
 images/s, the ratio of step time to the first configuration and the largest peak RSS. Results
@@ -69,8 +68,8 @@ def main() -> None:
                      "cpu_per_wall": min(r["cpu_per_wall"] for r in runs[name]),
                      "all_images_per_s": [r["images_per_s"] for r in runs[name]], "command": runs[name][0]["command"]})
     protocol = (f"CIFAR-10 subset of the CPU protocol ({p.TRAIN_PER_CLASS}/class = 5,000 images), {p.ENCODER}, "
-                f"{p.IMAGE_SIZE} px, batch {p.BATCH_SIZE}, {EPOCHS} epochs per process with only the checkpoint "
-                f"callback; images/s = median over {args.repeats} interleaved rounds of the 2nd epoch's images/s; "
+                f"{p.IMAGE_SIZE} px, batch {p.BATCH_SIZE}, {EPOCHS} epochs per process with the k-NN "
+                f"monitor off; images/s = median over {args.repeats} interleaved rounds of the 2nd epoch's images/s; "
                 f"step time ratio = reference images/s / row images/s (reference: {configs[0][0]}); peak RSS = "
                 f"largest ru_maxrss of the training process; cpu/wall near 2 on a quiet 2-core machine")
     host = p.machine()

@@ -100,3 +100,22 @@ def test_a_balanced_twin_run_is_grouped_by_the_long_tailed_counts(lt_run, tmp_pa
     (twin / "class_counts.json").unlink()
     result = evaluate_run(twin, "long-tail", "cpu")
     assert result["trained_on"] == "balanced" and result["group_counts"] == TINY_LT
+
+
+def test_a_run_folder_written_by_ssl_core_0_1_still_evaluates(lt_run, tmp_path):
+    import yaml
+
+    old = tmp_path / "old"
+    shutil.copytree(lt_run, old)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    long_tail = config["options"]["dataset"].pop("long-tail")
+    config.update(dataset=long_tail["source"], imbalance=long_tail["imbalance"], split_seed=long_tail["split_seed"],
+                  balanced_twin=long_tail["balanced_twin"], callback=["knn-monitor", "checkpoint"])
+    config["options"]["dataset"] = {long_tail["source"]: long_tail["source_options"]}
+    config["options"]["callback"] = {"checkpoint": {"every": 1, "keep": 2}}
+    del config["no_callback"], config["checkpoint_every"], config["keep_checkpoints"]
+    (old / "config.yaml").write_text(yaml.safe_dump(config))  # 0.1's fields: imbalance as a run field
+    result = evaluate_run(old, "long-tail", "cpu")
+    new = evaluate_run(lt_run, "long-tail", "cpu")
+    assert result["group_counts"] == new["group_counts"] == TINY_LT and result["trained_on"] == "long-tail"
+    assert result["rows"]["full-shot"]["per_class"] == new["rows"]["full-shot"]["per_class"]
