@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import pytest
 import torch
 from ssl_core import BuildContext, ViewGenerator
 
 from ssl_augment import (
+    SYMMETRIC,
     BYOLViews,
     BYOLViewsConfig,
-    MoCoV1Views,
-    MoCoV1ViewsConfig,
-    MoCoV2Views,
-    MoCoV2ViewsConfig,
     MultiCropViews,
     MultiCropViewsConfig,
-    SimSiamViews,
-    SimSiamViewsConfig,
+    SymmetricViews,
+    SymmetricViewsConfig,
     ops,
     plugin,
 )
-from ssl_augment.presets import SDCLRViews, SDCLRViewsConfig
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
+#: name -> (factory, config class, the option values the preset registers): the symmetric presets
+#: are one class and one config class with their recipes as data.
 PRESETS = {
-    "moco-v1": (MoCoV1Views, MoCoV1ViewsConfig),
-    "moco-v2": (MoCoV2Views, MoCoV2ViewsConfig),
-    "simsiam": (SimSiamViews, SimSiamViewsConfig),
-    "sdclr": (SDCLRViews, SDCLRViewsConfig),
-    "byol": (BYOLViews, BYOLViewsConfig),
-    "multi-crop": (MultiCropViews, MultiCropViewsConfig),
+    "moco-v1": (SymmetricViews, SymmetricViewsConfig, SYMMETRIC["moco-v1"]["options"]),
+    "moco-v2": (SymmetricViews, SymmetricViewsConfig, SYMMETRIC["moco-v2"]["options"]),
+    "simsiam": (SymmetricViews, SymmetricViewsConfig, SYMMETRIC["simsiam"]["options"]),  # MoCo v2's recipe
+    "sdclr": (SymmetricViews, SymmetricViewsConfig, SYMMETRIC["sdclr"]["options"]),
+    "byol": (BYOLViews, BYOLViewsConfig, {}),
+    "multi-crop": (MultiCropViews, MultiCropViewsConfig, {}),
 }
 
 #: the view sides each preset gives by default, per training image size.
@@ -45,8 +44,8 @@ SIZES = {
 
 
 def _views(name: str, image_size: int = 32, **options) -> ViewGenerator:
-    factory, config = PRESETS[name]
-    return factory(config(**options), BuildContext(image_size=image_size))
+    factory, config, preset = PRESETS[name]
+    return factory(config(**{**preset, **options}), BuildContext(image_size=image_size))
 
 
 def _generator(seed: int, device: str = "cpu") -> torch.Generator:
@@ -72,13 +71,41 @@ IDENTITY = {"crop_scale": (1.0, 1.0), "flip_p": 0.0, "jitter_p": 0.0, "grayscale
 # --- registration -------------------------------------------------------------------------------
 
 
-def test_plugin_registers_every_preset() -> None:
+def _registered() -> dict[str, tuple]:
     registered = {}
-    plugin.register_view_generators(lambda name, factory, *, config=None: registered.update({name: (factory, config)}))
+
+    def register(name, factory, *, config=None, options=None, description=None):
+        registered[name] = (factory, config, options or {}, description)
+
+    plugin.register_view_generators(register)
+    return registered
+
+
+def test_plugin_registers_every_preset() -> None:
+    registered = _registered()
     assert set(registered) == {"simclr", "identity", *PRESETS}
-    for name, (factory, config) in PRESETS.items():
-        assert registered[name] == (factory, config)
-        assert isinstance(factory(config(), BuildContext()), ViewGenerator)
+    for name, (factory, config, preset) in PRESETS.items():
+        assert registered[name][:3] == (factory, config, preset)
+        assert isinstance(factory(config(**preset), BuildContext()), ViewGenerator)
+
+
+def test_symmetric_presets_are_data_of_one_class() -> None:
+    registered = _registered()
+    for name in SYMMETRIC:
+        factory, config, preset, description = registered[name]
+        assert (factory, config) == (SymmetricViews, SymmetricViewsConfig)
+        assert preset and set(preset) <= {f.name for f in attrs.fields(SymmetricViewsConfig)}
+        assert description and "\n" not in description
+    assert registered["simsiam"][2] == registered["moco-v2"][2]
+
+
+@pytest.mark.parametrize("name", SYMMETRIC)
+def test_describe_shows_the_preset_recipe(name: str) -> None:
+    import ssl_core
+
+    defaults = {row["name"]: row["default"] for row in ssl_core.registry.describe("views", name)}
+    assert {key: defaults[key] for key in SYMMETRIC[name]["options"]} == SYMMETRIC[name]["options"]
+    assert ssl_core.registry.spec("views", name).description == SYMMETRIC[name]["description"]
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -290,5 +317,6 @@ def test_moco_v1_applies_grayscale_before_the_jitter() -> None:
     ],
 )
 def test_invalid_preset_options_name_the_value(name: str, options: dict, shown: str) -> None:
+    _, config, preset = PRESETS[name]
     with pytest.raises(ValueError, match=shown):
-        PRESETS[name][1](**options)
+        config(**{**preset, **options})

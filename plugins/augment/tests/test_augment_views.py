@@ -9,13 +9,15 @@ import pytest
 import torch
 from ssl_core import BuildContext, ViewGenerator
 
-from ssl_augment import IdentityViews, IdentityViewsConfig, SimCLRViews, SimCLRViewsConfig, plugin
+from ssl_augment import SYMMETRIC, IdentityViews, IdentityViewsConfig, SymmetricViews, SymmetricViewsConfig, plugin
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def _simclr(image_size: int = 32, **options) -> SimCLRViews:
-    return SimCLRViews(SimCLRViewsConfig(**options), BuildContext(image_size=image_size))
+def _simclr(image_size: int = 32, **options) -> SymmetricViews:
+    """The ``simclr`` preset: the symmetric views with SimCLR's recipe (``SYMMETRIC["simclr"]``)."""
+    return SymmetricViews(SymmetricViewsConfig(**{**SYMMETRIC["simclr"]["options"], **options}),
+                          BuildContext(image_size=image_size))
 
 
 def _generator(seed: int, device: str = "cpu") -> torch.Generator:
@@ -128,7 +130,7 @@ def test_simclr_explicit_options_override_defaults() -> None:
 )
 def test_simclr_invalid_options_name_the_value(options: dict, shown: str) -> None:
     with pytest.raises(ValueError, match=shown):
-        SimCLRViewsConfig(**options)
+        SymmetricViewsConfig(**{**SYMMETRIC["simclr"]["options"], **options})
 
 
 def test_identity_views_copy_and_resize() -> None:
@@ -142,8 +144,9 @@ def test_identity_views_copy_and_resize() -> None:
 
 def test_plugin_registers_both_generators() -> None:
     registered = {}
-    plugin.register_view_generators(lambda name, factory, *, config=None: registered.update({name: (factory, config)}))
-    assert registered["simclr"] == (SimCLRViews, SimCLRViewsConfig)
+    plugin.register_view_generators(
+        lambda name, factory, *, config=None, **_: registered.update({name: (factory, config)}))
+    assert registered["simclr"] == (SymmetricViews, SymmetricViewsConfig)
     assert registered["identity"] == (IdentityViews, IdentityViewsConfig)
     for factory, config in registered.values():
         assert isinstance(factory(config(), BuildContext()), ViewGenerator)
@@ -155,7 +158,7 @@ def test_views_are_built_through_the_registry() -> None:
     import ssl_core
 
     views = ssl_core.create("views", "simclr", BuildContext(image_size=224), crop_scale=[0.3, 0.9], flip_p=0.3)
-    assert isinstance(views, SimCLRViews) and (views.crop_scale, views.blur_p) == ((0.3, 0.9), 0.5)
+    assert isinstance(views, SymmetricViews) and (views.crop_scale, views.blur_p) == ((0.3, 0.9), 0.5)
     assert isinstance(ssl_core.create("views", "identity"), IdentityViews)
     with pytest.raises(ValueError, match="1.5"):
         ssl_core.create("views", "simclr", flip_p=1.5)

@@ -1,7 +1,8 @@
 """ssl-augment: batched, seeded augmentation ops and view generators.
 
-View generators: ``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``byol``, ``multi-crop``
-(all built on the configurable ``ssl_augment.pipeline``) and ``identity``.
+View generators: ``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr`` (one class,
+``SymmetricViews``, registered with each preset's recipe as option values, ``SYMMETRIC``),
+``byol``, ``multi-crop`` (all built on the configurable ``ssl_augment.pipeline``) and ``identity``.
 
 The ops (``ssl_augment.ops``) work on ``(B, C, H, W)`` batches in ``[0, 1]`` on any device,
 with per-sample parameters drawn from a ``torch.Generator``.
@@ -28,39 +29,21 @@ from ssl_augment.ops import (
     solarize,
     to_grayscale,
 )
-from ssl_augment.pipeline import AugmentViews, SymmetricViews, ViewSpec, apply_view
-from ssl_augment.presets import (
-    BYOLViews,
-    BYOLViewsConfig,
-    MoCoV1Views,
-    MoCoV1ViewsConfig,
-    MoCoV2Views,
-    MoCoV2ViewsConfig,
-    MultiCropViews,
-    MultiCropViewsConfig,
-    SimSiamViews,
-    SimSiamViewsConfig,
-)
-from ssl_augment.simclr import SimCLRViews, SimCLRViewsConfig
+from ssl_augment.pipeline import AugmentViews, SymmetricViews, SymmetricViewsConfig, ViewSpec, apply_view
+from ssl_augment.presets import SYMMETRIC, BYOLViews, BYOLViewsConfig, MultiCropViews, MultiCropViewsConfig
 
 __all__ = [
+    "SYMMETRIC",
     "AugmentViews",
     "BYOLViews",
     "BYOLViewsConfig",
     "IdentityViews",
     "IdentityViewsConfig",
     "JitterParams",
-    "MoCoV1Views",
-    "MoCoV1ViewsConfig",
-    "MoCoV2Views",
-    "MoCoV2ViewsConfig",
     "MultiCropViews",
     "MultiCropViewsConfig",
-    "SimCLRViews",
-    "SimCLRViewsConfig",
-    "SimSiamViews",
-    "SimSiamViewsConfig",
     "SymmetricViews",
+    "SymmetricViewsConfig",
     "ViewSpec",
     "adjust_brightness",
     "adjust_contrast",

@@ -6,11 +6,12 @@ with its own probability. [`AugmentViews`][ssl_augment.pipeline.AugmentViews] tu
 recipes into a view generator (one view per recipe, so views may differ in size and
 probabilities: BYOL's asymmetric pair, SwAV's multi-crop), and
 [`SymmetricViews`][ssl_augment.pipeline.SymmetricViews] builds ``num_views`` views of one
-recipe from the options every symmetric preset shares (``simclr``, ``moco-v1``, ``moco-v2``,
-``simsiam``).
+recipe from its options, [`SymmetricViewsConfig`][ssl_augment.pipeline.SymmetricViewsConfig].
+The symmetric presets (``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``) are that
+one class registered with their recipes as option values (``ssl_augment.presets.SYMMETRIC``).
 
-The ``*_field`` helpers declare those shared options once; a preset's config class lists them
-with its own defaults.
+The ``*_field`` helpers declare the options the generators share once; each config class lists
+them with its own defaults.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ssl_augment.ops import (
 #: images of at most this side get the small-image defaults (CIFAR, STL at 64 px, ...).
 SMALL_IMAGE = 64
 
-#: the blur probability of the symmetric presets above ``SMALL_IMAGE`` (0 at or below it).
+#: the default blur probability above ``SMALL_IMAGE`` (0 at or below it).
 LARGE_IMAGE_BLUR_P = 0.5
 
 
@@ -225,13 +226,43 @@ class AugmentViews(ViewGenerator):
         return [apply_view(images, spec, generator) for spec in self.specs]
 
 
-class SymmetricViews(AugmentViews):
-    """``num_views`` views of one recipe, from the options the symmetric presets share.
+@attrs.define
+class SymmetricViewsConfig:
+    """Options of the symmetric views (``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``).
 
-    The config has ``num_views``, ``size``, ``crop_scale``, ``flip_p``, ``jitter``,
-    ``jitter_p``, ``grayscale_p``, ``blur_p``, ``solarize_p`` and ``interpolation``; a ``None``
-    ``crop_scale`` resolves to ``small_crop_scale`` at 64 px or less and ``large_crop_scale``
-    above, a ``None`` ``blur_p`` to 0 at 64 px or less and 0.5 above.
+    The defaults are SimCLR's recipe; each preset registers this class with its own recipe as
+    option values. A ``None`` ``crop_scale`` resolves by the training image size, to
+    ``small_crop_scale`` at 64 px or less and ``large_crop_scale`` above; a ``None`` ``blur_p`` to
+    0 at 64 px or less and 0.5 above.
+    """
+
+    num_views: int = num_views_field(2)
+    size: int | None = size_field()
+    crop_scale: tuple[float, float] | None = crop_scale_field(
+        None, "area fraction range of the random crop (default: small_crop_scale at 64 px or less, "
+              "large_crop_scale above)")
+    small_crop_scale: tuple[float, float] = option(
+        (0.2, 1.0), "the crop_scale default for training images of 64 px or less",
+        validator=check_scale, converter=pair())
+    large_crop_scale: tuple[float, float] = option(
+        (0.08, 1.0), "the crop_scale default for training images above 64 px",
+        validator=check_scale, converter=pair())
+    flip_p: float = flip_field(0.5)
+    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.1))
+    jitter_p: float = jitter_p_field(0.8)
+    grayscale_p: float = grayscale_field(0.2)
+    grayscale_first: bool = option(False, "grayscale before the colour jitter (MoCo v1's order), not after it",
+                                   validator=validators.instance_of(bool))
+    blur_p: float | None = blur_field(None)
+    solarize_p: float = solarize_field(0.0)
+    interpolation: str = interpolation_field()
+
+
+class SymmetricViews(AugmentViews):
+    """Symmetric views: ``num_views`` views of one recipe (crop and flip, colour jitter, grayscale, blur, solarize).
+
+    The generator of every symmetric preset; its options (``SymmetricViewsConfig``) hold the
+    recipe, so a preset is this class registered with option values.
 
     Attributes (the resolved options):
         size: side of the views.
@@ -240,22 +271,15 @@ class SymmetricViews(AugmentViews):
         blur_kernel_size: side of the blur kernel (about 10 % of ``size``, odd).
     """
 
-    #: the ``None`` crop scale at 64 px or less.
-    small_crop_scale: tuple[float, float] = (0.2, 1.0)
-    #: the ``None`` crop scale above 64 px.
-    large_crop_scale: tuple[float, float] = (0.08, 1.0)
-    #: grayscale before the colour jitter (MoCo v1's order).
-    grayscale_first: bool = False
-
-    def __init__(self, config: Any, context: BuildContext) -> None:
+    def __init__(self, config: SymmetricViewsConfig, context: BuildContext) -> None:
         small = is_small(context.image_size)
         self.config = config
         self.size = config.size or context.image_size
-        self.crop_scale = config.crop_scale or (self.small_crop_scale if small else self.large_crop_scale)
+        self.crop_scale = config.crop_scale or (config.small_crop_scale if small else config.large_crop_scale)
         self.blur_p = resolve_blur_p(config.blur_p, context.image_size)
         spec = ViewSpec(size=self.size, crop_scale=self.crop_scale, flip_p=config.flip_p, jitter=config.jitter,
                         jitter_p=config.jitter_p, grayscale_p=config.grayscale_p, blur_p=self.blur_p,
-                        solarize_p=config.solarize_p, grayscale_first=self.grayscale_first,
+                        solarize_p=config.solarize_p, grayscale_first=config.grayscale_first,
                         interpolation=config.interpolation)
         self.blur_kernel_size = spec.blur_kernel_size
         super().__init__([spec] * config.num_views)

@@ -1,8 +1,12 @@
-"""The view presets of the classic methods: ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``, ``byol``, ``multi-crop``.
+"""The view presets of the classic methods: SimCLR, MoCo v1 and v2, SimSiam, SDCLR, BYOL, SwAV multi-crop.
 
-Each is the [pipeline][ssl_augment.pipeline] with its method's defaults; every default can be
-overridden through the preset's options. The Gaussian blur follows the ``simclr`` rule: its
-probability is 0 for training images of 64 px or less (CIFAR-style recipes) unless set.
+The symmetric presets (``simclr``, ``moco-v1``, ``moco-v2``, ``simsiam``, ``sdclr``) are data:
+``SYMMETRIC`` holds each one's recipe as option values of the one symmetric generator
+(``ssl_augment.pipeline.SymmetricViews``), which the plugin registers under the preset's name.
+``byol`` (an asymmetric pair: per-view blur and solarize probabilities) and ``multi-crop``
+(global and local crops) have their own generators. Every default can be overridden through
+the preset's options. The Gaussian blur follows one rule: its default probability is 0 for
+training images of 64 px or less (CIFAR-style recipes).
 """
 
 from __future__ import annotations
@@ -11,11 +15,10 @@ from typing import Any
 
 import attrs
 from attrs import converters, validators
-from ssl_core import BuildContext, one_of, option, pair
+from ssl_core import BuildContext, option, pair
 
 from ssl_augment.pipeline import (
     AugmentViews,
-    SymmetricViews,
     ViewSpec,
     blur_field,
     check_probabilities,
@@ -29,106 +32,52 @@ from ssl_augment.pipeline import (
     jitter_field,
     jitter_p_field,
     non_negative_count,
-    num_views_field,
     resolve_blur_p,
     size_field,
     solarize_field,
 )
 
-# --- MoCo v1, MoCo v2, SimSiam, SDCLR: symmetric ----------------------------------------------
+# --- SimCLR, MoCo v1, MoCo v2, SimSiam, SDCLR: symmetric, as data ---------------------------------
 
+#: SimCLR (Chen et al., 2020): crop (0.08, 1) above 64 px, (0.2, 1) at 64 px or less (the usual
+#: CIFAR recipe), colour jitter p 0.8, grayscale after it, blur by the image size.
+SIMCLR: dict[str, Any] = {
+    "small_crop_scale": (0.2, 1.0), "large_crop_scale": (0.08, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1),
+    "jitter_p": 0.8, "grayscale_first": False, "blur_p": None, "interpolation": "bilinear",
+}
+#: MoCo v1 (He et al., 2020; the InstDisc augmentation): crop (0.2, 1) at every size, grayscale
+#: before a strong colour jitter that every sample gets, no blur at any size.
+MOCO_V1: dict[str, Any] = {
+    "small_crop_scale": (0.2, 1.0), "large_crop_scale": (0.2, 1.0), "jitter": (0.4, 0.4, 0.4, 0.4),
+    "jitter_p": 1.0, "grayscale_first": True, "blur_p": 0.0, "interpolation": "bilinear",
+}
+#: MoCo v2 (Chen et al., 2020): crop (0.2, 1) at every size, SimCLR's colour pipeline and blur.
+MOCO_V2: dict[str, Any] = {
+    "small_crop_scale": (0.2, 1.0), "large_crop_scale": (0.2, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1),
+    "jitter_p": 0.8, "grayscale_first": False, "blur_p": None, "interpolation": "bilinear",
+}
+#: SDCLR (Jiang et al., 2021), its official code: bicubic crops; at 64 px or less the CIFAR
+#: recipe (crop (0.1, 1), no blur), above it the ImageNet one (crop (0.08, 1), blur p 0.5).
+SDCLR: dict[str, Any] = {
+    "small_crop_scale": (0.1, 1.0), "large_crop_scale": (0.08, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1),
+    "jitter_p": 0.8, "grayscale_first": False, "blur_p": None, "interpolation": "bicubic",
+}
 
-@attrs.define
-class MoCoV1ViewsConfig:
-    """Options of the ``moco-v1`` views (the InstDisc augmentation MoCo v1 uses)."""
-
-    num_views: int = num_views_field(2)
-    size: int | None = size_field()
-    crop_scale: tuple[float, float] | None = crop_scale_field((0.2, 1.0))
-    flip_p: float = flip_field(0.5)
-    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.4))
-    jitter_p: float = jitter_p_field(1.0)
-    grayscale_p: float = grayscale_field(0.2)
-    blur_p: float | None = blur_field(0.0, "probability of a Gaussian blur (MoCo v1 has none)")
-    solarize_p: float = solarize_field(0.0)
-    interpolation: str = interpolation_field()
-
-
-class MoCoV1Views(SymmetricViews):
-    """MoCo v1 views: random resized crop (0.2, 1) and flip, random grayscale, colour jitter on every sample.
-
-    As in MoCo v1, the grayscale comes before the colour jitter. Attributes as ``simclr``'s.
-    """
-
-    small_crop_scale = large_crop_scale = (0.2, 1.0)
-    grayscale_first = True
-
-
-@attrs.define
-class MoCoV2ViewsConfig:
-    """Options of the ``moco-v2`` views; ``blur_p`` defaults by the training image size."""
-
-    num_views: int = num_views_field(2)
-    size: int | None = size_field()
-    crop_scale: tuple[float, float] | None = crop_scale_field((0.2, 1.0))
-    flip_p: float = flip_field(0.5)
-    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.1))
-    jitter_p: float = jitter_p_field(0.8)
-    grayscale_p: float = grayscale_field(0.2)
-    blur_p: float | None = blur_field(None)
-    solarize_p: float = solarize_field(0.0)
-    interpolation: str = interpolation_field()
-
-
-class MoCoV2Views(SymmetricViews):
-    """MoCo v2 views: random resized crop (0.2, 1) and flip, colour jitter, random grayscale, Gaussian blur.
-
-    Attributes as ``simclr``'s.
-    """
-
-    small_crop_scale = large_crop_scale = (0.2, 1.0)
-
-
-@attrs.define
-class SimSiamViewsConfig(MoCoV2ViewsConfig):
-    """Options of the ``simsiam`` views: the SimSiam paper uses MoCo v2's augmentation, so the same options."""
-
-
-class SimSiamViews(MoCoV2Views):
-    """SimSiam views, MoCo v2's: random resized crop (0.2, 1) and flip, colour jitter, grayscale, Gaussian blur.
-
-    Attributes as ``simclr``'s.
-    """
-
-
-@attrs.define
-class SDCLRViewsConfig:
-    """Options of the ``sdclr`` views; ``crop_scale`` and ``blur_p`` default by the training image size."""
-
-    num_views: int = num_views_field(2)
-    size: int | None = size_field()
-    crop_scale: tuple[float, float] | None = crop_scale_field(
-        None, "area fraction range of the random crop (default: (0.1, 1) at 64 px or less, (0.08, 1) above)")
-    flip_p: float = flip_field(0.5)
-    jitter: tuple[float, float, float, float] = jitter_field((0.4, 0.4, 0.4, 0.1))
-    jitter_p: float = jitter_p_field(0.8)
-    grayscale_p: float = grayscale_field(0.2)
-    blur_p: float | None = blur_field(None)
-    solarize_p: float = solarize_field(0.0)
-    interpolation: str = option("bicubic", "crop resampling: bilinear or bicubic",
-                                validator=one_of("bilinear", "bicubic"))
-
-
-class SDCLRViews(SymmetricViews):
-    """SDCLR views (Jiang et al., 2021): bicubic random resized crop and flip, colour jitter, grayscale.
-
-    At 64 px or less the official CIFAR recipe: crop scale (0.1, 1), no blur; above, its
-    ImageNet recipe: crop scale (0.08, 1), Gaussian blur with probability 0.5. Attributes as
-    ``simclr``'s.
-    """
-
-    small_crop_scale = (0.1, 1.0)
-    large_crop_scale = (0.08, 1.0)
+#: the symmetric presets: name -> the ``register`` keywords of ``SymmetricViews`` under that name
+#: (``options``: the recipe, as option values of ``SymmetricViewsConfig``; ``description``).
+SYMMETRIC: dict[str, dict[str, Any]] = {
+    "simclr": {"options": SIMCLR, "description": (
+        "SimCLR views: random resized crop and flip, colour jitter, random grayscale, Gaussian blur above 64 px")},
+    "moco-v1": {"options": MOCO_V1, "description": (
+        "MoCo v1 views: crop (0.2, 1) and flip, random grayscale, then colour jitter on every sample; no blur")},
+    "moco-v2": {"options": MOCO_V2, "description": (
+        "MoCo v2 views: crop (0.2, 1) and flip, colour jitter, random grayscale, Gaussian blur above 64 px")},
+    "simsiam": {"options": MOCO_V2, "description": (
+        "SimSiam views: MoCo v2's recipe, as in the SimSiam paper (Chen & He, 2021)")},
+    "sdclr": {"options": SDCLR, "description": (
+        "SDCLR views: bicubic crop (0.1, 1) at 64 px or less, (0.08, 1) and Gaussian blur above; flip, jitter, "
+        "grayscale")},
+}
 
 
 # --- BYOL: asymmetric ---------------------------------------------------------------------------
