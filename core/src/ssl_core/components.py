@@ -184,6 +184,11 @@ class Branch(nn.Module, Component):
                 "changes which views it runs)")
         self._routes[view] = route
 
+    @property
+    def routed_views(self) -> tuple[int, ...]:
+        """The views a wrapper routed (``route_view``)."""
+        return tuple(sorted(self._routes))
+
     def per_view(self, name: str, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """``view_modules()[name]`` applied to each view's tensor.
 
@@ -276,7 +281,7 @@ def _delegated(name: str) -> Callable[..., Any]:
 
 
 for _attribute in ("encoder", "criterion", "loss_input_kind", "num_views", "concat_views", "sync_batchnorm",
-                   "has_teacher", "has_feature_loss", "online_views"):
+                   "has_teacher", "has_feature_loss", "online_views", "routed_views"):
     setattr(WrapperBranch, _attribute, property(lambda self, name=_attribute: getattr(self.base, name),
                                                 doc=f"The base's ``{_attribute}``."))
 for _method in ("view_modules", "route_view", "per_view", "encode", "teacher_features", "loss_from_features"):

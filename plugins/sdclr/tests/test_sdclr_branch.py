@@ -327,6 +327,7 @@ def test_other_bases_route_view_2_through_the_competitor_and_keep_their_lifecycl
     heads = {name for name, module in branch.base.view_modules().items() if name != "encoder"
              and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())}
     assert set(branch.head_bn) == heads  # each online head with batch norms has the competitor's own copy
+    assert branch.routed_views == branch.base.routed_views == (1,)
     assert branch.sync_batchnorm == getattr(branch.base, "sync_batchnorm", True)  # MoCo keeps per-process BN
     out = branch(batch)
     with torch.no_grad():

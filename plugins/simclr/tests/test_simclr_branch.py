@@ -9,7 +9,7 @@ from torch import nn
 
 from ssl_core import Batch, BuildContext, create
 from ssl_core import IncompatibleComponentsError
-from ssl_core.nn.heads import ProjectionHead
+from ssl_core.nn import ProjectionHead
 
 
 def _context(views: str = "simclr", **view_options) -> BuildContext:
@@ -28,6 +28,8 @@ def test_projection_head_layers(layers, linears, bns):
     assert sum(isinstance(m, nn.BatchNorm1d) for m in head) == bns
     assert head(torch.randn(5, 8)).shape == (5, 4)
     assert isinstance(ProjectionHead(8, 16, 4, last_bn=True)[-1], nn.BatchNorm1d)
+    assert ProjectionHead(8, 16, 4, last_bn=True)[-1].affine and not ProjectionHead(
+        8, 16, 4, last_bn=True, last_bn_affine=False)[-1].affine
 
 
 def test_forward_exposes_features_embeddings_and_positive_log_probs():

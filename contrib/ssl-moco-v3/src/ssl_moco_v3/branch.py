@@ -11,15 +11,9 @@ from ssl_moco_v3.config import MoCoV3Config
 
 
 def moco_v3_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int, last_bn: bool) -> nn.Sequential:
-    """MoCo v3's MLP: (Linear-BN-ReLU) x (layers - 1), Linear, then BN without affine when ``last_bn``.
-
-    ``ssl_core.nn.ProjectionHead``, with its output BatchNorm (affine there) made non-affine,
-    as in the official code (SimCLR's output BN "with gamma removed").
-    """
-    head = ProjectionHead(in_dim, hidden_dim, out_dim, layers, last_bn=last_bn)
-    if last_bn:
-        head[-1] = nn.BatchNorm1d(out_dim, affine=False)
-    return head
+    """MoCo v3's MLP: (Linear-BN-ReLU) x (layers - 1), Linear, then BN without affine when ``last_bn``
+    (as in the official code: SimCLR's output BN "with gamma removed")."""
+    return ProjectionHead(in_dim, hidden_dim, out_dim, layers, last_bn=last_bn, last_bn_affine=False)
 
 
 # --8<-- [start:branch]
