@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import ssl_losses
@@ -27,13 +26,3 @@ def test_the_losses_and_uniformity_are_registered_by_ssl_losses():
     uniformity = spec("regularizer", "uniformity")
     assert uniformity.package == "ssl-losses"
     assert (uniformity.factory, uniformity.config) == (ssl_losses.UniformityRegularizer, ssl_losses.UniformityConfig)
-
-
-def test_the_modules_import_only_ssl_core_and_ssl_core_nn():
-    assert {"plugin.py", "nt_xent.py", "uniformity.py"} <= {source.name for source in SOURCES}
-    for source in SOURCES:
-        for node in ast.walk(ast.parse(source.read_text())):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            internal = [n for n in names if n.startswith("ssl_core.") and n != "ssl_core.nn"]
-            assert not internal, f"{source.name} imports {internal}: use ssl_core or ssl_core.nn"

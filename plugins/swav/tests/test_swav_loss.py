@@ -3,9 +3,7 @@ direct loop, option checks, registration and the simclr branch's refusal of it."
 
 from __future__ import annotations
 
-import ast
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -184,14 +182,6 @@ def test_swav_is_registered_by_ssl_swav_with_its_input_kind_and_defaults():
     swav = create("loss", "swav")
     assert swav.input_kind == "prototype-scores"
     assert (swav.temperature, swav.iterations, swav.epsilon, swav.num_global) == (0.1, 3, 0.05, 2)
-
-
-def test_the_loss_imports_only_ssl_core_and_ssl_core_nn():
-    tree = ast.parse(Path(swav_module.__file__).read_text())
-    modules = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-    modules += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    assert "ssl_core" in modules
-    assert [m for m in modules if m.startswith("ssl_core.") and m != "ssl_core.nn"] == []
 
 
 def _simclr_context(loss: str) -> BuildContext:
