@@ -15,7 +15,8 @@ from safetensors.torch import load_file, save_file
 
 from ssl_core import EvalError, UnknownComponentError
 from ssl_core.evaluation.linear import fit_linear_probe, select_linear_probe
-from ssl_core.evaluation.protocols import FEATURES_FILE, evaluate_run, per_class_accuracy
+from ssl_core.evaluation.protocols import evaluate_run, per_class_accuracy
+from ssl_core.run_folder import EVAL_FEATURES as FEATURES_FILE
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

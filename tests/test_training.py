@@ -133,3 +133,20 @@ def test_a_run_folder_written_by_ssl_core_0_1_still_resumes_with_its_checkpoint_
     result = resumed.fit()
     assert result.output_dir == first.output_dir and result.history[-1]["epoch"] == 3
     assert len(list(folder.checkpoints.glob("epoch-*"))) == 3
+
+
+def test_a_checkpoint_whose_model_keys_changed_fails_with_a_message_saying_what_changed(tiny_run):
+    from safetensors.torch import load_file, save_file
+
+    from ssl_core.errors import RunFolderError
+
+    tiny_run["no_callback"] = ["knn-monitor"]
+    first = Trainer(tiny_run).fit()
+    checkpoint = RunFolder(first.output_dir).latest_checkpoint()
+    tensors = load_file(str(checkpoint / "state.safetensors"))
+    renamed = {k.replace("model.branch.head.", "model.branch.head_bn."): v for k, v in tensors.items()}
+    save_file(renamed, str(checkpoint / "state.safetensors"))
+    meta = json.loads((checkpoint / STATE_META).read_text())
+    (checkpoint / STATE_META).write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(RunFolderError, match="does not fit the model.*written by ssl-core 0.1"):
+        Trainer(resume=first.output_dir, epochs=2).fit()

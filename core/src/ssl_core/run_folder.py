@@ -30,6 +30,7 @@ ENCODER = "encoder.safetensors"
 CHECKPOINTS = "checkpoints"
 STATE_TENSORS = "state.safetensors"
 STATE_META = "state.json"
+EVAL_FEATURES = "eval-features.safetensors"
 #: the checkpoint layout this version writes (1: ssl-core 0.1, checkpoints as a callback).
 FORMAT = 2
 
@@ -124,6 +125,10 @@ class RunFolder:
         """A JSON file of the run, or ``None`` if there is none."""
         path = self.path / name
         return json.loads(path.read_text()) if path.is_file() else None
+
+    def eval_result(self, protocol: str) -> Path:
+        """``eval-<protocol>.json``, the result of ``ssl eval --protocol PROTOCOL``."""
+        return self.path / f"eval-{protocol}.json"
 
     def file(self, name: str) -> Path:
         """The path of a file of the run (for plugins that write other formats)."""

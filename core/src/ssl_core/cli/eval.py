@@ -7,6 +7,7 @@ import click
 from ssl_core import registry
 from ssl_core.cli.tables import print_table
 from ssl_core.evaluation.protocols import columns, evaluate_run
+from ssl_core.run_folder import RunFolder
 
 
 def _percent(value: float | None) -> str:
@@ -33,4 +34,4 @@ def eval_command(run_dir: str, protocol: str, device: str) -> None:
     if "groups" in result:
         groups = ", ".join(f"{name} {classes}" for name, classes in result["groups"].items())
         click.echo(f"\ngroups (classes ranked by {result['group_counts']}): {groups}")
-    click.echo(f"written to {run_dir}/eval-{protocol}.json")
+    click.echo(f"written to {RunFolder(run_dir).eval_result(protocol)}")

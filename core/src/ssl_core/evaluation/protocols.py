@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ssl_core import registry
 from ssl_core.config import dataset_source
@@ -39,12 +39,11 @@ from ssl_core.evaluation.features import extract_features
 from ssl_core.evaluation.holdout import Holdout, holdout
 from ssl_core.evaluation.knn import knn_predict
 from ssl_core.evaluation.linear import MAX_ITER, WEIGHT_DECAYS, accuracy, select_linear_probe
-from ssl_core.run_folder import RunFolder
+from ssl_core.run_folder import EVAL_FEATURES, RunFolder, save_tensors
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 KNN_K = 200
 KNN_TEMPERATURE = 0.1
-FEATURES_FILE = "eval-features.safetensors"
 PROBE = (f"multinomial logistic regression on standardised features, full-batch L-BFGS (at most {MAX_ITER} "
          f"iterations), weight decay chosen from {list(WEIGHT_DECAYS)} by validation top-1")
 
@@ -152,13 +151,13 @@ def _device(name: str) -> torch.device:
 
 def _features(folder: RunFolder, config: dict[str, Any], data: DatasetSplits, device: torch.device,
               ) -> dict[str, torch.Tensor]:
-    """Train and test features of the run's encoder, read from or written to ``FEATURES_FILE``."""
+    """Train and test features of the run's encoder, read from or written to ``EVAL_FEATURES``."""
     try:
         state = folder.read_encoder()
     except FileNotFoundError as exc:
         raise EvalError(str(exc)) from None
     digest = hashlib.sha256(folder.encoder_path.read_bytes()).hexdigest()
-    cache = folder.file(FEATURES_FILE)
+    cache = folder.file(EVAL_FEATURES)
     if cache.is_file():
         with safe_open(str(cache), "pt") as handle:
             if (handle.metadata() or {}).get("encoder_sha256") == digest:
@@ -177,7 +176,7 @@ def _features(folder: RunFolder, config: dict[str, Any], data: DatasetSplits, de
     found: dict[str, torch.Tensor] = {}
     for split, dataset in (("train", data.source.train if data.source else data.train), ("test", data.test)):
         found[split], found[f"{split}_labels"] = extract_features(encoder, dataset, normalize, device)
-    save_file({k: v.contiguous() for k, v in found.items()}, str(cache), metadata={"encoder_sha256": digest})
+    save_tensors(cache, found, metadata={"encoder_sha256": digest})
     return found
 
 
@@ -222,7 +221,7 @@ def evaluate_run(run_dir: str | Path, protocol: str, device: str = "auto") -> di
         "test_size": len(run.features["test_labels"]), "class_names": run.data.class_names,
         "probe": PROBE, **extra, "rows": rows,
     }
-    run.folder.write_json(f"eval-{protocol}.json", result)
+    run.folder.write_json(run.folder.eval_result(protocol).name, result)
     return result
 
 
