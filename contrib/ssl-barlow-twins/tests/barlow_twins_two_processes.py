@@ -11,6 +11,7 @@ import sys
 
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from ssl_core import create
 
 
@@ -22,7 +23,8 @@ def main(out: str) -> None:
     local = [z[rank * 4:(rank + 1) * 4].clone().requires_grad_() for z in (z1, z2)]
     loss = create("loss", "barlow-twins")(*local).loss
     loss.backward()
-    torch.save({"loss": loss.detach(), "grad1": local[0].grad, "grad2": local[1].grad}, f"{out}/rank{rank}.pt")
+    found = {"loss": loss.detach(), "grad1": local[0].grad, "grad2": local[1].grad}
+    save_file({name: value.contiguous() for name, value in found.items()}, f"{out}/rank{rank}.safetensors")
     dist.barrier()  # both ranks are done before the group is torn down (gloo can abort otherwise)
     dist.destroy_process_group()
 

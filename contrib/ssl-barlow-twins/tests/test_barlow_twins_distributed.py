@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from safetensors.torch import load_file
 from ssl_core import create
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
@@ -32,7 +33,7 @@ def _two_processes(out: Path) -> list[dict[str, torch.Tensor]]:
         output, _ = proc.communicate()
         pytest.fail(f"torchrun did not finish in {TIMEOUT_S} s:\n{output[-4000:]}")
     assert proc.returncode == 0, f"torchrun failed ({proc.returncode}):\n{output[-6000:]}"
-    return [torch.load(out / f"rank{r}.pt") for r in (0, 1)]
+    return [load_file(out / f"rank{r}.safetensors") for r in (0, 1)]
 
 
 def test_two_processes_compute_the_global_batch_loss_and_its_gradient(tmp_path):

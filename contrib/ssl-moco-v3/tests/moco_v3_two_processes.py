@@ -11,6 +11,7 @@ import sys
 
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from ssl_core import create
 
 
@@ -22,8 +23,9 @@ def main(out: str) -> None:
     local_q = q[rank * 4:(rank + 1) * 4].clone().requires_grad_()
     result = create("loss", "moco-v3")(local_q, k[rank * 4:(rank + 1) * 4])
     result.loss.backward()
-    torch.save({"loss": result.loss.detach(), "positive_log_prob": result.positive_log_prob.detach(),
-                "grad": local_q.grad}, f"{out}/rank{rank}.pt")
+    found = {"loss": result.loss.detach(), "positive_log_prob": result.positive_log_prob.detach(),
+             "grad": local_q.grad}
+    save_file({name: value.contiguous() for name, value in found.items()}, f"{out}/rank{rank}.safetensors")
     dist.barrier()  # both ranks are done before the group is torn down (gloo can abort otherwise)
     dist.destroy_process_group()
 
