@@ -16,6 +16,7 @@ from ssl_core.components import (
     WrapperBranch,
     walk,
 )
+from ssl_core.config import dataset_source
 from ssl_core.context import Batch, BranchOutput, BuildContext, LossOutput, TrainContext
 from ssl_core.data.sources import NO_LABEL, DatasetSplits, ImageDataset, TensorImageDataset
 from ssl_core.errors import (
@@ -63,6 +64,7 @@ __all__ = [
     "WrapperBranch",
     "available",
     "create",
+    "dataset_source",
     "describe",
     "hookimpl",
     "non_negative",

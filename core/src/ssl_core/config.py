@@ -204,16 +204,15 @@ def long_tail_shortcut(raw: dict[str, Any]) -> dict[str, Any]:
 def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Merge core defaults, branch defaults, ``raw`` and ``sets``; build every component's options."""
     _check_fields(set(raw) - set(LONG_TAIL_SHORTCUTS))
-    early = [a for a in sets if a.split(".", 1)[0].strip() in (RUN, "branch")]
-    for assignment in early:  # they may change the branch or its options, and so its defaults
+    early = [a.split(".", 1)[0].strip() in (RUN, "branch") for a in sets]
+    for assignment in (a for a, first in zip(sets, early) if first):  # they may change the branch's defaults
         raw = apply_set(raw, assignment)
     branch = raw.get("branch", _default("branch"))
     found = registry.spec("branch", branch)
     defaults = found.run_defaults(raw.get("options", {}).get("branch", {}).get(branch, {}))
     merged = deep_merge(defaults, raw)
-    for assignment in sets:
-        if assignment not in early:
-            merged = apply_set(merged, assignment)
+    for assignment in (a for a, first in zip(sets, early) if not first):
+        merged = apply_set(merged, assignment)
     merged = long_tail_shortcut(merged)
     merged["callback"] = _callbacks(merged)
     try:

@@ -70,7 +70,7 @@ class ICLMSR(Regularizer):
         if self._step is None or self._step[0] is not batch:
             evaluator = self.evaluator(branch)
             msr_input = evaluator.image_features(batch.image) if self.config.msr_input == "features" else batch.image
-            teacher = output.teacher if output is not None and branch.has_teacher else evaluator.teacher(batch)
+            teacher = output.teacher if output is not None else evaluator.teacher(batch)
             self._step = (batch, teacher, msr_input)
         return self._step[1], self._step[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 from attrs import validators as v
-from ssl_core import BuildContext, ConfigError, DatasetSplits, available, create, non_negative, option
+from ssl_core import BuildContext, ConfigError, DatasetSplits, create, dataset_source, non_negative, option
 
 from ssl_longtail.split import COUNTS_FILE, training_subset
 
@@ -25,7 +25,7 @@ class LongTailConfig:
 
 def long_tail(config: LongTailConfig, context: BuildContext) -> DatasetSplits:
     """A long-tailed training subset of any labelled dataset (SDCLR's CIFAR-10-LT construction)."""
-    name, implied = (config.source, {}) if config.source in available("dataset") else ("hf", {"path": config.source})
+    name, implied = dataset_source(config.source)
     if name == "long-tail":
         raise ConfigError("dataset long-tail: its source cannot be long-tail itself")
     if name == "shapes" and float(config.source_options.get("imbalance", 1.0)) != 1.0:
