@@ -182,9 +182,26 @@ def _callbacks(raw: dict[str, Any]) -> list[str]:
 
 
 def long_tail_shortcut(raw: dict[str, Any]) -> dict[str, Any]:
-    """``imbalance``, ``split_seed`` and ``balanced_twin`` (``--imbalance``, ``--split-seed``,
-    ``--balanced-twin``, and configurations of ssl-core 0.1) as the ``long-tail`` dataset of
-    ssl-longtail drawing from the selected dataset."""
+    """``imbalance``, ``split_seed`` and ``balanced_twin`` as the ``long-tail`` dataset of
+    ssl-longtail drawing from the selected dataset: given as run fields (``--imbalance``,
+    ``--split-seed``, ``--balanced-twin``, configurations of ssl-core 0.1) or as options of a
+    dataset that has no such option (``--set dataset.imbalance=R``)."""
+    options = {kind: dict(by_name) for kind, by_name in (raw.get("options") or {}).items()}
+    mentioned = set(raw).union(*map(set, options.get("dataset", {}).values())) & set(LONG_TAIL_SHORTCUTS)
+    if not mentioned:
+        return raw
+    source = raw.get("dataset", _default("dataset"))
+    named = dataset_source(source)[0]
+    source_options = dict(options.get("dataset", {}).get(named, {}))
+    if set(source_options) & set(LONG_TAIL_SHORTCUTS):
+        own = {f.alias for f in attrs.fields(registry.spec("dataset", named).config)}
+        for key in (k for k in LONG_TAIL_SHORTCUTS if k in source_options and k not in own):
+            value = source_options.pop(key)
+            if raw.get(key) not in (None, value):
+                raise ConfigError(f"{key} is given twice ({raw[key]} and dataset.{key}={value}); give it once")
+            raw = {**raw, key: value}
+        options["dataset"][named] = source_options
+        raw = {**raw, "options": options}
     given = {key: raw[key] for key in LONG_TAIL_SHORTCUTS if raw.get(key) is not None}
     raw = {key: value for key, value in raw.items() if key not in LONG_TAIL_SHORTCUTS}
     if not given:
@@ -193,11 +210,8 @@ def long_tail_shortcut(raw: dict[str, Any]) -> dict[str, Any]:
         if given.get("balanced_twin"):
             raise ConfigError("balanced_twin needs an imbalance R > 1 (the twin has the long-tailed subset's total)")
         return raw
-    source = raw.get("dataset", _default("dataset"))
-    named = dataset_source(source)[0]
-    options = {kind: dict(by_name) for kind, by_name in (raw.get("options") or {}).items()}
-    source_options = options.get("dataset", {}).pop(named, {})
-    options.setdefault("dataset", {})["long-tail"] = {"source": source, "source_options": source_options, **given}
+    options.setdefault("dataset", {}).pop(named, None)
+    options["dataset"]["long-tail"] = {"source": source, "source_options": source_options, **given}
     return {**raw, "dataset": "long-tail", "options": options}
 
 

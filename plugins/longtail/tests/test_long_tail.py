@@ -150,8 +150,18 @@ def test_long_tail_options_are_validated_with_clear_errors():
         resolve({"balanced_twin": True})
     with pytest.raises(ComponentOptionError, match="split_seed"):
         resolve({"imbalance": 10, "split_seed": -1})
-    with pytest.raises(ConfigError, match="shapes option imbalance 10 are both set"):
-        Trainer({"imbalance": 100, "no_callback": ["knn-monitor"]}, sets=["dataset.imbalance=10"]).fit()
+    with pytest.raises(ConfigError, match=r"imbalance is given twice \(100 and dataset.imbalance=10\)"):
+        resolve({"imbalance": 100}, ["dataset.imbalance=10"])
+
+
+def test_a_dataset_without_an_imbalance_option_takes_it_as_the_same_shortcut():
+    """One way to an imbalanced shapes run: ``--set dataset.imbalance=R`` is ``--imbalance R``."""
+    flags = resolve({"imbalance": 100, "split_seed": 2}, ["dataset.num_train=500"])
+    options = resolve({}, ["dataset.num_train=500", "dataset.imbalance=100", "dataset.split_seed=2"])
+    assert (options.dataset, options.options["dataset"]) == (flags.dataset, flags.options["dataset"])
+    assert resolve({}, ["dataset.imbalance=1"]).options["dataset"]["shapes"].num_train == 5000
+    long_tail = resolve({"dataset": "long-tail"}, ["dataset.imbalance=7"])  # its own option stays its own
+    assert long_tail.options["dataset"]["long-tail"].imbalance == 7.0
 
 
 def test_a_run_trains_on_the_subset_and_writes_class_counts(tiny_run):

@@ -13,7 +13,6 @@ from ssl_shapes import (
     ShapesConfig,
     ShapesSet,
     background_tests,
-    class_counts,
     generate,
     render,
 )
@@ -73,12 +72,10 @@ def test_shapes_dtypes_and_ranges(size: int) -> None:
     assert data.images.min() < 40 and data.images.max() > 215  # the colour range is used
 
 
-def test_class_counts_follow_the_exponential_profile() -> None:
-    assert class_counts(500, NUM_CLASSES, 100.0) == [500, 299, 179, 107, 64, 38, 23, 13, 8, 5]
-    assert class_counts(500, NUM_CLASSES, 1.0) == [500] * NUM_CLASSES
-    config = ShapesConfig(num_train=5000, num_test=1000, imbalance=100)
+def test_both_splits_are_balanced() -> None:
+    config = ShapesConfig(num_train=5000, num_test=1000)
     train, test = generate(config, "train"), generate(config, "test")
-    assert torch.bincount(train.labels, minlength=NUM_CLASSES).tolist() == [500, 299, 179, 107, 64, 38, 23, 13, 8, 5]
+    assert torch.bincount(train.labels, minlength=NUM_CLASSES).tolist() == [500] * NUM_CLASSES
     assert torch.bincount(test.labels, minlength=NUM_CLASSES).tolist() == [100] * NUM_CLASSES
 
 
@@ -150,7 +147,7 @@ def test_invalid_inputs_are_rejected() -> None:
         render(torch.tensor([0, 10]), torch.tensor([0, 0]), 32, seed=0)
     with pytest.raises(ValueError):
         render(torch.tensor([0, 1]), torch.tensor([0, -2]), 32, seed=0)
-    for bad in ({"image_size": 8}, {"imbalance": 0.5}, {"background_bias": 1.5}, {"num_train": 0}):
+    for bad in ({"image_size": 8}, {"colors": 9}, {"background_bias": 1.5}, {"num_train": 0}):
         with pytest.raises(ValueError):
             ShapesConfig(**bad)
 

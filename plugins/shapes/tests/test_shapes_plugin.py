@@ -15,7 +15,7 @@ def test_shapes_is_registered_by_ssl_shapes_with_its_config() -> None:
 
 
 def test_the_registered_dataset_holds_the_rendered_splits() -> None:
-    options = {"num_train": 50, "num_test": 20, "image_size": 16, "imbalance": 2.0, "seed": 4}
+    options = {"num_train": 50, "num_test": 20, "image_size": 16, "background_bias": 0.5, "seed": 4}
     splits = create("dataset", "shapes", **options)
     assert isinstance(splits, DatasetSplits)
     assert (splits.num_classes, splits.image_size, splits.class_names) == (10, 16, list(CLASS_NAMES))

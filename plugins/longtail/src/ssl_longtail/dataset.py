@@ -28,10 +28,6 @@ def long_tail(config: LongTailConfig, context: BuildContext) -> DatasetSplits:
     name, implied = dataset_source(config.source)
     if name == "long-tail":
         raise ConfigError("dataset long-tail: its source cannot be long-tail itself")
-    if name == "shapes" and float(config.source_options.get("imbalance", 1.0)) != 1.0:
-        raise ConfigError(f"imbalance {config.imbalance:g} and the shapes option imbalance "
-                          f"{config.source_options['imbalance']} are both set; use one (the long-tail subset is "
-                          "drawn from the balanced shapes training set)")
     data = create("dataset", name, context, **{**implied, **config.source_options})
     try:
         subset, record = training_subset(data, config.imbalance, config.split_seed, config.balanced_twin)

@@ -10,7 +10,6 @@ from ssl_shapes.shapes import (
     ShapesConfig,
     ShapesSet,
     background_tests,
-    class_counts,
     generate,
     render,
 )
@@ -25,7 +24,6 @@ __all__ = [
     "ShapesConfig",
     "ShapesSet",
     "background_tests",
-    "class_counts",
     "generate",
     "render",
 ]

@@ -6,12 +6,9 @@ position, over a low-contrast background texture from one of ten families
 (:data:`BACKGROUND_NAMES`, random phase and centre) or, as family ``-1``, a plain colour.
 Foreground and background take different hues of a small palette, each with a random
 brightness. The class is decided by the silhouette alone; the knobs below add controlled
-nuisances to the training split only:
+nuisances to the training split only (a long-tailed shapes run is ``ssl run --imbalance R``,
+the ``long-tail`` dataset of ssl-longtail drawing from the balanced training split):
 
-- ``imbalance`` R: class ``k`` keeps ``floor(n_max * R ** (-k / 9))`` training images (a
-  rendering knob; the run field ``imbalance``, ``ssl run --imbalance``, instead draws the
-  core's generic long-tailed split from the balanced training set, with a validation
-  split, a balanced twin and a few-shot subset);
 - ``background_bias`` p: a training image's background family is the one tied to its
   class (family ``k`` for class ``k``) with probability p, else uniformly random;
 - ``colors``: how many palette hues are used.
@@ -42,13 +39,6 @@ from ssl_core import option, positive, probability
 Tensor = torch.Tensor
 PLAIN = -1
 SPLITS = ("train", "test")
-
-
-def class_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:
-    """Images per class under the exponential profile ``floor(n_max * R ** (-k / (C - 1)))``."""
-    steps = max(num_classes - 1, 1)
-    # The tiny epsilon keeps exact products (500 * 100 ** -1 = 5) from flooring to one less.
-    return [math.floor(n_max * imbalance ** (-k / steps) + 1e-9) for k in range(num_classes)]
 
 
 def _polygon(x: Tensor, y: Tensor, sides: int, apothem: float) -> Tensor:
@@ -137,12 +127,9 @@ BACKGROUND_NAMES: tuple[str, ...] = tuple(_TEXTURES)
 class ShapesConfig:
     """Options of the built-in `shapes` dataset."""
 
-    num_train: int = option(5000, "training images before the imbalance profile (n_max = num_train // 10 per class)",
-                            validator=positive)
+    num_train: int = option(5000, "training images, num_train // 10 per class", validator=positive)
     num_test: int = option(1000, "test images, balanced, random backgrounds", validator=positive)
     image_size: int = option(32, "image side in pixels (at least 16)", validator=v.ge(16))
-    imbalance: float = option(1.0, "R: class k keeps floor(n_max * R^(-k/9)) training images",
-                              validator=v.ge(1.0), converter=float)
     background_bias: float = option(0.0, "probability that a training image's background family is tied to its class",
                                     validator=probability, converter=float)
     colors: int = option(2, "palette hues used for shapes and backgrounds (2 to 8; more hues make colour "
@@ -228,14 +215,13 @@ def _stream_seed(seed: int, split: str) -> int:
 
 
 def generate(config: ShapesConfig, split: str) -> ShapesSet:
-    """The ``train`` (imbalanced, background-biased, shuffled) or ``test`` (balanced) split."""
+    """The ``train`` (background-biased, shuffled) or ``test`` (random backgrounds) split; both balanced."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     num_classes = len(CLASS_NAMES)
     g = torch.Generator().manual_seed(_stream_seed(config.seed, split))
     if split == "train":
-        counts = class_counts(config.num_train // num_classes, num_classes, config.imbalance)
-        labels = torch.repeat_interleave(torch.arange(num_classes), torch.tensor(counts))
+        labels = torch.arange(num_classes).repeat_interleave(config.num_train // num_classes)
         bias = config.background_bias
     else:
         labels = torch.arange(config.num_test) % num_classes
