@@ -70,6 +70,10 @@ class RunConfig:
     num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
     checkpoint_every: int = option(1, "write a checkpoint every N epochs (and after the last)", validator=positive)
     keep_checkpoints: int = option(2, "newest checkpoints kept (0: keep all)", validator=non_negative)
+    checkpoint_every_steps: int = option(0, "also write a checkpoint every N steps within an epoch (0: off)",
+                                         validator=non_negative)
+    max_bad_steps: int = option(0, "steps with a non-finite loss or gradient that may be skipped before the run "
+                                   "stops (above 0 costs one host sync per step)", validator=non_negative)
     output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
     options: dict = option({}, "component options, by kind, then component name, then option")
 

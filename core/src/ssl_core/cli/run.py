@@ -33,7 +33,10 @@ from ssl_core.cli.tables import print_table
               help="Set a component option, e.g. loss.temperature=0.1, or any run field, e.g. "
                    "run.checkpoint_every=5 (repeatable).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue a run folder or checkpoint.")
-def run_command(config_file, sets, resume, regularizer, callback, no_callback, **fields) -> None:
+@click.option("--overwrite", is_flag=True, help="Start over in an existing run folder (its run's files are removed first).")
+@click.option("--max-bad-steps", type=int, metavar="K",
+              help="Skip up to K steps with a non-finite loss or gradient instead of stopping (default 0).")
+def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, **fields) -> None:
     """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
     encoder.safetensors to the output folder."""
     from ssl_core.training.trainer import Trainer
@@ -41,7 +44,7 @@ def run_command(config_file, sets, resume, regularizer, callback, no_callback, *
     fields["regularizer"] = list(regularizer) or None
     fields["callback"] = list(callback) or None
     fields["no_callback"] = list(no_callback) or None
-    trainer = Trainer(config_file, sets=list(sets), resume=resume, **fields)
+    trainer = Trainer(config_file, sets=list(sets), resume=resume, overwrite=overwrite, **fields)
     result = trainer.fit()
     if not trainer.accelerator.is_main_process:
         return

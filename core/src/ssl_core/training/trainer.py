@@ -61,8 +61,9 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig | dict | str | Path | None = None, *, sets: list[str] | tuple = (),
-                 resume: str | Path | None = None, **fields: Any) -> None:
+                 resume: str | Path | None = None, overwrite: bool = False, **fields: Any) -> None:
         raw: dict[str, Any] = {}
+        self.overwrite = overwrite
         self.resume_from = RunFolder(resume).latest_checkpoint() if resume else None
         self._resume_meta: dict[str, Any] | None = None
         if self.resume_from is not None:
