@@ -30,7 +30,7 @@ import argparse
 import json
 import shutil
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import protocol as p
@@ -166,7 +166,7 @@ def main() -> None:
     protocol = {"training": f"{p.PROTOCOL['training']}; shapes parts at background_bias {BIAS} where stated; "
                             f"sweep: {SWEEP['num_train']} shapes images, {SWEEP['epochs']} epochs",
                 "knn": p.PROTOCOL["knn"], "linear_probe": p.PROTOCOL["linear_probe"]}
-    payload = {"benchmark": "icl_msr", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"benchmark": "icl_msr", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows, "not_run": skipped}
     (out / "icl_msr.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# icl_msr", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",

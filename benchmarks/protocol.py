@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -162,8 +162,9 @@ def train(configuration: Configuration, folder: Path, epochs: int, dataset: str)
     if record.exists():
         return json.loads(record.read_text())
     command = train_command(configuration, folder, epochs, dataset)
-    resume = ["--resume", relative(folder)] if any((folder / "checkpoints").glob("epoch-*")) else []
-    print(f"{configuration.name}: training{' (resuming)' if resume else ''}, log {relative(folder / 'train.log')}",
+    # a run killed before its first checkpoint starts over
+    resume = ["--resume", relative(folder)] if any((folder / "checkpoints").glob("epoch-*")) else ["--overwrite"]
+    print(f"{configuration.name}: training{' (resuming)' if '--resume' in resume else ''}, log {relative(folder / 'train.log')}",
           flush=True)
     child = run_child(command + resume, folder / "train.log")
     result = {"command": shlex.join(command), "process_wall_s": child.wall_s, "process_cpu_s": child.cpu_s,
@@ -301,7 +302,7 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
     host = machine()
     out = RESULTS if epochs == EPOCHS else CACHE / "smoke-results"
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": benchmark, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"benchmark": benchmark, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows}
     (out / f"{benchmark}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (out / f"{benchmark}.md").write_text(markdown(benchmark, protocol, host, rows))

@@ -25,7 +25,7 @@ import os
 import shlex
 import shutil
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ def run(name: str, args: tuple[str, ...], dataset: str, epochs: int, split_seed:
                "--imbalance", str(IMBALANCE), "--split-seed", str(split_seed),
                "--set", "callback.knn-monitor.every=10", "--output-dir", p.relative(folder), *args]
     if not (folder / "summary.json").exists():
-        resume = ["--resume", p.relative(folder)] if any((folder / "checkpoints").glob("epoch-*")) else []
+        # a run killed before its first checkpoint starts over
+        resume = ["--resume", p.relative(folder)] if any((folder / "checkpoints").glob("epoch-*")) else ["--overwrite"]
         print(f"{dataset}/{name}: training, log {p.relative(folder / 'train.log')}", flush=True)
         trained = p.run_child(command + resume, folder / "train.log")
         (folder / "train.json").write_text(json.dumps({"peak_rss_mib": trained.peak_rss_mib,
@@ -133,7 +134,7 @@ def main() -> None:
     host = p.machine()
     out = p.CACHE / "smoke-results" if smoke else p.RESULTS
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "sdclr_lt", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"benchmark": "sdclr_lt", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows}
     (out / "sdclr_lt.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# sdclr_lt", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",

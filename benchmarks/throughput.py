@@ -18,7 +18,7 @@ import json
 import shlex
 import shutil
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import protocol as p
 
@@ -77,7 +77,7 @@ def main() -> None:
     cells = [[r["name"], f"{r['images_per_s']:.0f}", f"{r['step_time_ratio']:.2f}x", f"{r['peak_rss_mib']:.0f}"]
              for r in rows]
     p.RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": args.name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"benchmark": args.name, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows}
     (p.RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     lines = [f"# {args.name}", "", f"Protocol: {protocol}.", "",

@@ -107,3 +107,22 @@ def test_incompatible_loss_is_refused_with_the_reason(tiny_run):
 
 def test_default_config_is_valid():
     assert RunConfig().branch == "simclr"
+
+
+def test_a_local_dataset_path_is_stored_absolute(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = resolve({"dataset": "./data"})
+    assert config.dataset == str(tmp_path / "data") == config.options["dataset"]["hf"].path
+    assert resolve({"dataset": "owner/hub-name"}).dataset == "owner/hub-name"  # a Hub name is left as it is
+    assert resolve({"dataset": "hf"}, ["dataset.path=data"]).options["dataset"]["hf"].path == str(tmp_path / "data")
+
+
+def test_option_types_and_ranges_are_checked_by_name():
+    with pytest.raises(ConfigError, match="epochs must be an integer, got 'one'"):
+        resolve({"epochs": "one"})
+    with pytest.raises(ConfigError, match="lr: could not convert"):
+        resolve({"lr": "fast"})
+    with pytest.raises(ConfigError, match="batch_size 1 is out of range.*valid: 2 or more"):
+        resolve({"batch_size": 1})
+    assert resolve({"lr": 1, "seed": 2**32 - 1}).lr == 1.0

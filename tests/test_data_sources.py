@@ -53,3 +53,33 @@ def test_unknown_dataset_names_go_to_hf_and_bad_splits_are_named(tmp_path):
     folder = _parquet_folder(tmp_path)
     with pytest.raises(ValueError, match="no split 'training'.*splits: test, train|no split 'training'.*train, test"):
         load_hf(HFDatasetConfig(path=str(folder), train_split="training", cache_dir=str(tmp_path / "cache")))
+
+
+def test_paths_and_hub_names_are_told_apart(tmp_path, monkeypatch):
+    from ssl_core.config import ConfigError
+    from ssl_core.data.sources import local_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cifar").mkdir()
+    assert local_path("cifar") == tmp_path / "cifar"  # it exists
+    assert [local_path(name) for name in ("./missing", "a/b/c", "x.parquet")] == [
+        tmp_path / "missing", tmp_path / "a/b/c", tmp_path / "x.parquet"]
+    assert local_path("owner/name") is local_path("name") is local_path("") is None
+    with pytest.raises(ConfigError, match="no file or folder at .*missing"):
+        dataset_source("./missing")
+
+
+def test_unreadable_data_is_a_dataset_error_naming_the_file(tmp_path):
+    from ssl_core.errors import USER_ERRORS, DatasetError
+
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "b" / "1.png").write_bytes(b"not an image")
+    data = load_hf(HFDatasetConfig(path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "cache")))
+    with pytest.raises(DatasetError, match="b/1.png .*cannot be decoded"):
+        [data.train[i] for i in range(len(data.train))]
+    with pytest.raises(DatasetError, match="'no-such-name' is no local file or folder.*Hub") as raised:
+        load_hf(HFDatasetConfig(path="no-such-name", cache_dir=str(tmp_path / "cache")))
+    assert isinstance(raised.value, USER_ERRORS)

@@ -104,7 +104,7 @@ def test_a_run_leaves_unselected_components_alone(tiny_run):
     result = Trainer(tiny_run).fit()
     assert not any(key.startswith("loss_uniformity") for key in result.history[0])
     tiny_run["regularizer"] = ["uniformity"]
-    result = Trainer(tiny_run).fit()
+    result = Trainer(tiny_run, overwrite=True).fit()
     assert "loss_uniformity" in result.history[0]
 
 

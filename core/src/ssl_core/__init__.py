@@ -22,13 +22,16 @@ from ssl_core.data.sources import NO_LABEL, DatasetSplits, ImageDataset, TensorI
 from ssl_core.errors import (
     ComponentOptionError,
     ConfigError,
+    DatasetError,
     DuplicateComponentError,
     EvalError,
     IncompatibleComponentsError,
+    NonFiniteError,
+    RunFolderError,
     UnknownComponentError,
 )
 from ssl_core.hookspecs import Register, hookimpl
-from ssl_core.options import non_negative, one_of, option, pair, positive, probability
+from ssl_core.options import in_range, non_negative, one_of, option, pair, positive, probability
 from ssl_core.registry import ComponentSpec, available, create, describe, spec
 
 __version__ = "0.2.0"
@@ -44,6 +47,7 @@ __all__ = [
     "ComponentOptionError",
     "ComponentSpec",
     "ConfigError",
+    "DatasetError",
     "DatasetSplits",
     "DuplicateComponentError",
     "EvalError",
@@ -53,8 +57,10 @@ __all__ = [
     "IncompatibleComponentsError",
     "Loss",
     "LossOutput",
+    "NonFiniteError",
     "Register",
     "Regularizer",
+    "RunFolderError",
     "TensorImageDataset",
     "TrainContext",
     "Trainer",
@@ -67,6 +73,7 @@ __all__ = [
     "dataset_source",
     "describe",
     "hookimpl",
+    "in_range",
     "non_negative",
     "one_of",
     "option",

@@ -12,17 +12,17 @@ validated option object, which the trainer builds the component from.
 from __future__ import annotations
 
 import copy
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import attrs
-import tomllib
 import yaml
-from attrs import validators as v
 
 from ssl_core import registry
+from ssl_core.data.sources import local_path
 from ssl_core.errors import ConfigError
-from ssl_core.options import non_negative, one_of, option, positive
+from ssl_core.options import in_range, non_negative, one_of, option, positive
 
 #: selection fields holding one component name, and the ones holding a list of names.
 SINGLE_KINDS = ("encoder", "views", "branch", "loss", "dataset")
@@ -54,7 +54,8 @@ class RunConfig:
     no_callback: list = option([], "default callbacks to leave out", converter=_names)
     dataset: str = option("shapes", "a registered dataset, or a path / Hub name read with HF datasets")
     epochs: int = option(15, "training epochs", validator=positive)
-    batch_size: int = option(128, "global batch size (split over processes)", validator=positive)
+    batch_size: int = option(128, "global batch size (split over processes; at least 2)", validator=in_range(
+        2, why=" (a batch of one has no negatives for a contrastive loss and no batch-norm statistics)"))
     optimizer: str = option("sgd", "sgd (momentum), lars or adamw", validator=one_of("sgd", "lars", "adamw"))
     lr: float = option(0.3, "base learning rate per 256 images: the peak is lr * batch_size / 256",
                        validator=positive, converter=float)
@@ -66,7 +67,8 @@ class RunConfig:
     device: str = option("auto", "auto, cpu, cuda or mps", validator=one_of("auto", "cpu", "cuda", "mps"))
     normalize: str = option("imagenet", "input normalisation: imagenet mean/std or none",
                             validator=one_of("imagenet", "none"))
-    seed: int = option(0, "seed of initialisation, data order and augmentation", validator=v.instance_of(int))
+    seed: int = option(0, "seed of initialisation, data order and augmentation",
+                       validator=in_range(0, 2**32 - 1))
     num_workers: int = option(0, "data-loading worker processes", validator=non_negative)
     checkpoint_every: int = option(1, "write a checkpoint every N epochs (and after the last)", validator=positive)
     keep_checkpoints: int = option(2, "newest checkpoints kept (0: keep all)", validator=non_negative)
@@ -94,16 +96,33 @@ def _default(field: str) -> Any:
     return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error on one line: the problem and where it is."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{getattr(exc, 'problem', None) or ' '.join(str(exc).split())}{where}"
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration."""
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration: a mapping of run fields."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"no config file at {path}")
-    if path.suffix == ".toml":
-        return tomllib.loads(path.read_text())
-    if path.suffix in (".yaml", ".yml"):
-        return yaml.safe_load(path.read_text()) or {}
-    raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+    try:
+        data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else yaml.safe_load(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        fields = ", ".join(f.name for f in attrs.fields(RunConfig))
+        raise ConfigError(f"config file {path} holds a {type(data).__name__} at the top level; it must be a mapping "
+                          f"of run fields to values (valid fields: {fields})")
+    return data
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -118,11 +137,21 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_source(name: str) -> tuple[str, dict[str, Any]]:
-    """The registered dataset for ``--dataset NAME``, else ``hf`` with ``path=NAME``."""
+    """The registered dataset for ``--dataset NAME``, else ``hf`` with ``path`` NAME: absolute when
+    NAME is a local path (which must exist), else a Hub name."""
     if name in registry.available("dataset") or ("dataset", name) in registry.PROVIDERS:
         registry.spec("dataset", name)  # a first-party dataset whose plugin is missing: say which to install
         return name, {}
-    return "hf", {"path": name}
+    valid = (f"registered datasets: {', '.join(sorted(registry.available('dataset')))}; or a parquet or image "
+             "folder, a .parquet file or a Hub name (owner/name)")
+    if not name:
+        raise ConfigError(f"--dataset is empty; valid: {valid}")
+    path = local_path(name)
+    if path is None:
+        return "hf", {"path": name}
+    if not path.exists():
+        raise ConfigError(f"--dataset {name!r}: no file or folder at {path}; valid: {valid}")
+    return "hf", {"path": str(path)}
 
 
 def _parse_set(assignment: str) -> tuple[list[str], Any]:
@@ -135,7 +164,11 @@ def _parse_set(assignment: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {assignment!r}: unknown kind {parts[0]!r}; valid: {RUN}, {', '.join(RUN_KINDS)}")
     if parts[0] == RUN and len(parts) != 2:
         raise ConfigError(f"--set {assignment!r}: expected run.FIELD=VALUE")
-    return parts, yaml.safe_load(text)
+    try:
+        return parts, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {assignment!r}: the value {text!r} is not valid YAML ({_yaml_problem(exc)}); "
+                          "quote text with special characters, write lists as [a, b]") from None
 
 
 def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
@@ -231,6 +264,8 @@ def resolve(raw: dict[str, Any], sets: list[str] | tuple[str, ...] = ()) -> RunC
     merged = deep_merge(defaults, raw)
     for assignment in (a for a, first in zip(sets, early) if not first):
         merged = apply_set(merged, assignment)
+    if isinstance(merged.get("dataset"), str):  # a local path, absolute: the run folder works from anywhere
+        merged["dataset"] = dataset_source(merged["dataset"])[1].get("path", merged["dataset"])
     merged = long_tail_shortcut(merged)
     merged["callback"] = _callbacks(merged)
     try:

@@ -47,5 +47,17 @@ class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (written by an incompatible version, say)."""
 
 
+class CorruptCheckpointError(RunFolderError):
+    """A checkpoint whose files are unreadable or whose tensors fail their checksum; names the file."""
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a non-finite loss or gradient; the message names the step, the term and the lr."""
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read as asked; the message names the path, file or column and the valid ones."""
+
+
 USER_ERRORS = (ConfigError, UnknownComponentError, DuplicateComponentError, ComponentOptionError,
-               IncompatibleComponentsError, EvalError, RunFolderError, FileNotFoundError)
+               IncompatibleComponentsError, EvalError, RunFolderError, FileNotFoundError, NonFiniteError, DatasetError)

@@ -1,8 +1,11 @@
 """Plugin discovery: the built-in plugin modules plus every entry point in the group ``ssl``.
 
 Each entry point is loaded on its own, so one that fails to import is recorded (and shown
-by ``ssl plugins``) while the others still load. ``SSL_LOAD_PLUGINS=a,b`` loads only the
-named distributions (``ssl-simclr`` or ``ssl_simclr``); set it empty to load none.
+by ``ssl plugins``) while the others still load; one that calls ``sys.exit`` is recorded the
+same way. An entry point is known by its distribution and name (registered as ``dist:name``),
+so two distributions may use one entry-point name. ``SSL_LOAD_PLUGINS=a,b`` loads only the
+named distributions (``ssl-simclr`` or ``ssl_simclr``; a name not installed is reported); set
+it empty to load none.
 
 A plugin whose distribution requires an ssl-core version other than the installed one, or
 that imports an internal module, is refused with a message naming the contract change.
@@ -43,7 +46,7 @@ CONTRACT_CHANGES = {
 
 @attrs.define
 class PluginInfo:
-    """One loaded (or failed) plugin module and the distribution it came from."""
+    """One loaded (or failed) plugin module: its entry-point name and the distribution it came from."""
 
     name: str
     package: str
@@ -92,29 +95,41 @@ def load_plugins() -> None:
         pm.register(module, name=module_name)
         _infos[module_name] = PluginInfo(module_name, CORE_PACKAGE, _core_version())
     selected = _selected_distributions()
+    installed: set[str] = set()
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
         package = dist.name if dist is not None else "unknown"
         version = dist.version if dist is not None else "unknown"
+        installed.add(_normalise(package))
         if selected is not None and _normalise(package) not in selected:
             continue
-        if pm.has_plugin(entry_point.name) or entry_point.name in _infos:
-            continue
+        key = f"{package}:{entry_point.name}"  # two distributions may use one entry-point name
+        info = PluginInfo(entry_point.name, package, version)
         try:
             _check_contract(dist)
             module = entry_point.load()
-            pm.register(module, name=entry_point.name)
+            pm.register(module, name=key)
             pm.check_pending()  # a misspelt hook name fails here, for this plugin only
-        except Exception as exc:  # a broken plugin must not break the others
-            if pm.has_plugin(entry_point.name):
-                pm.unregister(name=entry_point.name)
-            record_failure(entry_point.name, package, version, _explained(exc))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin (even one calling sys.exit) must not break the others
+            if pm.has_plugin(key):
+                pm.unregister(name=key)
+            record_failure(key, info, _explained(exc))
             continue
-        _infos[entry_point.name] = PluginInfo(entry_point.name, package, version)
+        _infos[key] = info
+    if unknown := sorted((selected or set()) - installed - {CORE_PACKAGE}):
+        print(f"ssl: SSL_LOAD_PLUGINS names {', '.join(unknown)}: no installed distribution has an entry point "
+              f"in group {ENTRY_POINT_GROUP!r}; installed plugin distributions: {', '.join(sorted(installed))}",
+              file=sys.stderr)
 
 
 class ContractError(RuntimeError):
     """A plugin written for another version of the plugin contract."""
+
+
+class PluginExitError(RuntimeError):
+    """A plugin that called ``sys.exit`` while it was imported."""
 
 
 def _check_contract(dist: metadata.Distribution | None) -> None:
@@ -134,8 +149,10 @@ def _check_contract(dist: metadata.Distribution | None) -> None:
                                 + (f" ({changes}); upgrade the plugin" if changes else ""))
 
 
-def _explained(exc: Exception) -> Exception:
-    """An import of an internal module, explained as the contract change it is."""
+def _explained(exc: BaseException) -> BaseException:
+    """An import of an internal module, explained as the contract change it is; a ``sys.exit``, as such."""
+    if isinstance(exc, SystemExit):
+        return PluginExitError(f"it called sys.exit with code {exc.code!r} while being imported")
     name = getattr(exc, "name", None) or ""
     if isinstance(exc, ImportError) and name.startswith("ssl_core.") and not name.startswith("ssl_core.nn"):
         return ContractError(f"it imports {name}, which is not part of the plugin contract since ssl-core 0.2 "
@@ -143,11 +160,11 @@ def _explained(exc: Exception) -> Exception:
     return exc
 
 
-def record_failure(plugin_name: str, package: str, version: str, exc: Exception) -> None:
-    """Remember (for ``ssl plugins``) and report a plugin that was skipped."""
+def record_failure(plugin_name: str, info: PluginInfo, exc: BaseException) -> None:
+    """Remember (for ``ssl plugins``) and report a plugin that was skipped; ``plugin_name`` is its name in ``pm``."""
     error = f"{type(exc).__name__}: {exc}"
-    _infos[plugin_name] = PluginInfo(plugin_name, package, version, error)
-    print(f"ssl: plugin {package} failed and was skipped ({error})", file=sys.stderr)
+    _infos[plugin_name] = attrs.evolve(info, error=error)
+    print(f"ssl: plugin {info.package} failed and was skipped ({error})", file=sys.stderr)
 
 
 def reset_plugins() -> None:

@@ -1,7 +1,9 @@
 """The component registry: names to factories and option classes, per kind.
 
 It is filled by calling each plugin's ``register_*`` hook implementation one at a time, so
-every component knows the distribution that provided it.
+every component knows the distribution that provided it. A name registered by two plugins is
+kept as a clash: using that kind is an error naming both packages, while ``ssl plugins`` lists
+every registration and the clash.
 """
 
 from __future__ import annotations
@@ -69,7 +71,22 @@ PROVIDERS = {
     ("dataset", "shapes"): "ssl-shapes",
 }
 
-_cache: dict[str, dict[str, ComponentSpec]] = {}
+
+@attrs.define
+class Clash:
+    """Two registrations of one name for one kind."""
+
+    first: ComponentSpec
+    second: ComponentSpec
+
+    def __str__(self) -> str:
+        a, b = self.first, self.second
+        return (f"{a.kind} {a.name!r} is registered by both {a.package} {a.version} (plugin {a.plugin}) "
+                f"and {b.package} {b.version} (plugin {b.plugin}); uninstall one of them or limit SSL_LOAD_PLUGINS")
+
+
+#: kind -> every registration, in plugin order.
+_cache: dict[str, list[ComponentSpec]] = {}
 _generation = -1
 
 
@@ -89,52 +106,61 @@ def _check_kind(kind: str) -> None:
         raise UnknownComponentError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
 
 
-def components(kind: str) -> dict[str, ComponentSpec]:
-    """All registered components of ``kind``, by name."""
+def registrations(kind: str) -> list[ComponentSpec]:
+    """Every registration of ``kind``, sorted by name: a name two plugins register appears twice."""
     global _generation
     _check_kind(kind)
     if _generation != plugins.generation():  # the plugin set changed: collect again
         _cache.clear()
         _generation = plugins.generation()
-    if kind in _cache:
-        return _cache[kind]
-    found: dict[str, ComponentSpec] = {}
+    if kind not in _cache:
+        _cache[kind] = sorted(_collect(kind), key=lambda s: s.name)  # stable: plugin order within a name
+    return _cache[kind]
+
+
+def clashes(kind: str) -> list[Clash]:
+    """The names of ``kind`` registered more than once: each later registration with the first."""
+    first: dict[str, ComponentSpec] = {}
+    return [Clash(first[s.name], s) for s in registrations(kind) if first.setdefault(s.name, s) is not s]
+
+
+def components(kind: str) -> dict[str, ComponentSpec]:
+    """All registered components of ``kind``, by name; an error naming both packages of a clash."""
+    if found := clashes(kind):
+        raise DuplicateComponentError("; ".join(map(str, found)) + " (`ssl plugins` lists every registration)")
+    return {s.name: s for s in registrations(kind)}
+
+
+def _collect(kind: str) -> list[ComponentSpec]:
+    """Call each plugin's hook for ``kind``; a plugin whose hook raises is recorded and skipped."""
+    found: list[ComponentSpec] = []
     for plugin_name, hook in plugins.hook_implementations(KINDS[kind]):
         info = plugins.plugin_info(plugin_name)
+        mine: list[ComponentSpec] = []
 
         def register(name, factory, *, config=None, description=None, options=None, defaults=None, default=False,
-                     _info=info, _plugin=plugin_name):
-            if name in found:
-                other = found[name]
-                raise DuplicateComponentError(
-                    f"{kind} {name!r} is registered by both {other.package} {other.version} "
-                    f"(plugin {other.plugin}) and {_info.package} {_info.version} (plugin {_plugin}); "
-                    "uninstall one of them or limit SSL_LOAD_PLUGINS"
-                )
-            found[name] = ComponentSpec(
+                     _info=info, _mine=mine):
+            _mine.append(ComponentSpec(
                 kind=kind,
                 name=name,
                 factory=factory,
                 config=config or NoOptions,
                 description=description or _first_line(factory.__doc__),
-                plugin=_plugin,
+                plugin=_info.name,
                 package=_info.package,
                 version=_info.version,
                 options=dict(options or {}),
                 defaults=defaults if callable(defaults) else dict(defaults or {}),
                 default=bool(default),
-            )
+            ))
 
         try:
             hook(register=register)
-        except DuplicateComponentError:
-            raise
         except Exception as exc:  # a plugin whose hook raises is skipped, the others stay
-            for name in [n for n, s in found.items() if s.plugin == plugin_name]:
-                del found[name]
-            plugins.record_failure(plugin_name, info.package, info.version, exc)
-    _cache[kind] = dict(sorted(found.items()))
-    return _cache[kind]
+            plugins.record_failure(plugin_name, info, exc)
+            continue
+        found += mine
+    return found
 
 
 def available(kind: str) -> list[str]:

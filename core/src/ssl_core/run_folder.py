@@ -2,26 +2,32 @@
 
 A run folder holds ``config.yaml`` (the resolved configuration), ``metrics.jsonl`` (one line
 per epoch), ``summary.json``, ``encoder.safetensors`` (the encoder alone) and
-``checkpoints/epoch-NNNN/`` (``state.safetensors`` + ``state.json``), plus what plugins and
-``ssl eval`` add through [`RunFolder.write_json`][ssl_core.run_folder.RunFolder.write_json].
-Every file is written to a temporary name beside it and renamed into place, so a crash
-never leaves a half-written file under a final name.
+``checkpoints/epoch-NNNN[-step-SSSSSS]/`` (``state.safetensors`` + ``state.json`` with its
+sha256), plus what plugins and ``ssl eval`` add through
+[`RunFolder.write_json`][ssl_core.run_folder.RunFolder.write_json] (their names are kept in
+``.ssl-files.json``). Every file is written to a temporary name beside it and renamed into
+place, so a crash never leaves a half-written file under a final name. JSON is strict: no NaN.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ssl_core.config import long_tail_shortcut
-from ssl_core.errors import RunFolderError
+from ssl_core.errors import CorruptCheckpointError, RunFolderError
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -31,17 +37,59 @@ CHECKPOINTS = "checkpoints"
 STATE_TENSORS = "state.safetensors"
 STATE_META = "state.json"
 EVAL_FEATURES = "eval-features.safetensors"
-#: the checkpoint layout this version writes (1: ssl-core 0.1, checkpoints as a callback).
-FORMAT = 2
+MANIFEST = ".ssl-files.json"
+#: the checkpoint layout this version writes (1: ssl-core 0.1, checkpoints as a callback;
+#: 2: no checksum and no step checkpoints).
+FORMAT = 3
+_CHECKPOINT = re.compile(r"epoch-(\d+)(?:-step-(\d+))?")
+_TEMPORARY = re.compile(r"\.(.+)\.(tmp|old)-\d+")
 
 
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def _check_folder(folder: Path) -> None:
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise RunFolderError(f"output folder {existing} is a file")
+
+
+def _make_folder(folder: Path) -> None:
+    _check_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _non_finite(data: Any, key: str = "") -> list[str]:
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [key]
+    if isinstance(data, dict):
+        items = [(f"{key}.{k}" if key else str(k), v) for k, v in data.items()]
+    elif isinstance(data, (list, tuple)):
+        items = [(f"{key}[{i}]", v) for i, v in enumerate(data)]
+    else:
+        return []
+    return [bad for sub, value in items for bad in _non_finite(value, sub)]
+
+
+def _json(path: Path, data: Any, indent: int | None = None, lines: bool = False) -> str:
+    """``data`` as strict JSON (one line per item if ``lines``); NaN or infinity raise RunFolderError."""
+    try:
+        if lines:
+            return "".join(json.dumps(row, allow_nan=False) + "\n" for row in data)
+        return json.dumps(data, indent=indent, allow_nan=False) + "\n"
+    except ValueError:
+        keys = ", ".join(_non_finite(data)) or "the top level"
+        raise RunFolderError(f"{path}: NaN or infinity is not JSON; non-finite values at {keys}") from None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def atomic_write(path: Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     tmp = _tmp(path)
     with open(tmp, "wb") as handle:
         handle.write(data.encode() if isinstance(data, str) else data)
@@ -53,7 +101,7 @@ def atomic_write(path: Path, data: str | bytes) -> Path:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     """Write ``tensors`` as safetensors at ``path`` atomically (CPU copies, contiguous)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     tmp = _tmp(path)
     save_file({k: v.detach().contiguous().cpu().clone() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     os.replace(tmp, path)
@@ -91,6 +139,38 @@ class RunFolder:
     def __str__(self) -> str:
         return str(self.path)
 
+    def check_writable(self) -> None:
+        """Raise RunFolderError if the folder (or its nearest existing parent) is a file."""
+        _check_folder(self.path)
+
+    def holds_run(self) -> bool:
+        """Whether the folder holds a run: a ``config.yaml`` or a checkpoint."""
+        return (self.path / CONFIG).is_file() or bool(self._checkpoints())
+
+    def clear_run(self) -> None:
+        """Remove the run's files (configuration, metrics, summary, encoder, checkpoints, ``eval-*``
+        and every JSON written through ``write_json``), keeping the files ssl did not write."""
+        self.check_writable()
+        if self.checkpoints.is_dir():
+            shutil.rmtree(self.checkpoints)
+        names = {CONFIG, METRICS, SUMMARY, ENCODER, EVAL_FEATURES, *(self.read_json(MANIFEST) or [])}
+        for path in [*map(self.file, names), *self.path.glob("eval-*.json"), self.file(MANIFEST)]:
+            path.unlink(missing_ok=True)
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove what an interrupted write left (``.NAME.tmp-PID``, ``.NAME.old-PID``) here and in
+        ``checkpoints``, and return those paths; an old checkpoint whose replacement never arrived
+        is put back instead."""
+        removed: list[Path] = []
+        for path in [*self.path.glob(".*"), *self.checkpoints.glob(".*")]:
+            match = _TEMPORARY.fullmatch(path.name)
+            if match and match[2] == "old" and not path.with_name(match[1]).exists():
+                os.replace(path, path.with_name(match[1]))
+            elif match:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+        return removed
+
     # -- configuration, metrics, summary ------------------------------------------------------
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -106,7 +186,7 @@ class RunFolder:
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
         """``metrics.jsonl``: one JSON object per epoch."""
-        atomic_write(self.path / METRICS, "".join(json.dumps(row) + "\n" for row in history))
+        atomic_write(self.path / METRICS, _json(self.path / METRICS, history, lines=True))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The epochs of ``metrics.jsonl`` (empty if there is none)."""
@@ -119,7 +199,11 @@ class RunFolder:
 
     def write_json(self, name: str, data: Any) -> Path:
         """Any JSON file of the run (``class_counts.json``, ``eval-linear.json``, ...)."""
-        return atomic_write(self.path / name, json.dumps(data, indent=1) + "\n")
+        text = _json(self.path / name, data, indent=1)
+        written = self.read_json(MANIFEST) or []
+        if name not in written:
+            atomic_write(self.path / MANIFEST, _json(self.path / MANIFEST, [*written, name]))
+        return atomic_write(self.path / name, text)
 
     def read_json(self, name: str) -> Any | None:
         """A JSON file of the run, or ``None`` if there is none."""
@@ -160,55 +244,95 @@ class RunFolder:
         return self.path / CHECKPOINTS
 
     def save_checkpoint(self, epoch: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
-                        keep: int = 0) -> Path:
-        """Write ``checkpoints/epoch-NNNN`` atomically, then keep the newest ``keep`` (0: all)."""
-        path = self.checkpoints / f"epoch-{epoch:04d}"
+                        keep: int = 0, step: int = 0) -> Path:
+        """Write ``checkpoints/epoch-NNNN`` (``epoch`` epochs done) or, ``step`` steps into the next
+        epoch, ``epoch-NNNN-step-SSSSSS`` atomically; then keep the newest ``keep`` (0: all) in
+        (epoch, step) order, never removing the one just written."""
+        if epoch < 0 or step < 0:
+            raise ValueError(f"checkpoint epoch {epoch} and step {step} must be >= 0")
+        path = self.checkpoints / (f"epoch-{epoch:04d}" + (f"-step-{step:06d}" if step else ""))
         tmp = _tmp(path)
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_tensors(tmp / STATE_TENSORS, tensors)
-        atomic_write(tmp / STATE_META, json.dumps({**meta, "format": FORMAT}, indent=1))
-        if path.exists():  # re-saving the same epoch: move the old one aside first
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
+        _make_folder(tmp)
+        try:
+            save_tensors(tmp / STATE_TENSORS, tensors)
+            meta = {**meta, "format": FORMAT, "sha256": _sha256(tmp / STATE_TENSORS)}
+            atomic_write(tmp / STATE_META, _json(path / STATE_META, meta, indent=1))
+            if path.exists():  # re-saving the same checkpoint: move the old one aside first
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         if keep:
             for stale in self._checkpoints()[:-keep]:
-                shutil.rmtree(stale)
+                if stale != path:
+                    shutil.rmtree(stale)
         return path
 
     def _checkpoints(self) -> list[Path]:
-        return sorted(p for p in self.checkpoints.glob("epoch-*") if (p / STATE_META).is_file())
+        found = [(tuple(int(n or 0) for n in match.groups()), p) for p in self.checkpoints.glob("epoch-*")
+                 if (match := _CHECKPOINT.fullmatch(p.name)) and (p / STATE_META).is_file()]
+        return [path for _, path in sorted(found)]
 
     def latest_checkpoint(self) -> Path:
-        """The newest complete checkpoint (this folder itself if it is a checkpoint folder)."""
-        if (self.path / STATE_META).is_file():
-            return self.path
-        found = self._checkpoints()
+        """The newest checkpoint that verifies (this folder itself if it is a checkpoint folder),
+        with a warning naming each newer one that does not; RunFolderError if none does."""
+        found = [self.path] if (self.path / STATE_META).is_file() else self._checkpoints()
         if not found:
             raise FileNotFoundError(f"no checkpoint in {self.path} "
                                     f"(looked for {self.checkpoints}/epoch-*/{STATE_META})")
-        return found[-1]
+        bad: list[str] = []
+        for path in reversed(found):
+            try:
+                _verify(path)
+            except CorruptCheckpointError as exc:
+                bad.append(f"{path.name} ({exc})")
+                continue
+            for problem in bad:
+                warnings.warn(f"skipping checkpoint {problem}; using {path}", UserWarning, stacklevel=2)
+            return path
+        raise RunFolderError(f"no checkpoint in {self.path} verifies: {'; '.join(bad)}")
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint folder: ``(tensors, meta)``, the meta's config in this version's fields."""
-    path = Path(path)
-    if not (path / STATE_META).is_file() or not (path / STATE_TENSORS).is_file():
-        raise FileNotFoundError(f"{path} is not a checkpoint (no {STATE_TENSORS} and {STATE_META})")
-    meta = json.loads((path / STATE_META).read_text())
+def _verify(path: Path) -> dict[str, Any]:
+    """The meta of checkpoint folder ``path`` once its files read and its tensors match their sha256."""
+    tensors, meta_file = path / STATE_TENSORS, path / STATE_META
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{path} is not a checkpoint (no {STATE_META})")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except ValueError as exc:
+        raise CorruptCheckpointError(f"{meta_file} is unreadable: {exc}") from None
     if meta.get("format", 1) > FORMAT:
         raise RunFolderError(f"checkpoint {path} has format {meta['format']}, newer than this ssl-core "
                              f"reads ({FORMAT}); upgrade ssl-core")
+    try:
+        with safe_open(str(tensors), "pt"):  # reads the header: catches a truncated file
+            pass
+    except (SafetensorError, OSError) as exc:
+        raise CorruptCheckpointError(f"{tensors} is unreadable: {exc}") from None
+    if meta.get("format", 1) >= 3 and _sha256(tensors) != meta.get("sha256"):
+        raise CorruptCheckpointError(f"{tensors} does not match the sha256 in {meta_file}: corrupt")
+    return meta
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint folder: ``(tensors, meta)``, the meta's config in this version's fields.
+
+    Raises CorruptCheckpointError (a RunFolderError) naming a file that is unreadable or whose
+    tensors do not match their sha256 (checked from format 3 on; older checkpoints have none)."""
+    path = Path(path)
+    meta = _verify(path)
     meta["config"] = upgrade_config(meta.get("config", {}))
     return load_file(str(path / STATE_TENSORS)), meta
 
 
 def run_folder_of(checkpoint: Path) -> RunFolder:
-    """The run folder a checkpoint folder belongs to (``RUN/checkpoints/epoch-NNNN``)."""
+    """The run folder a checkpoint folder belongs to (``RUN/checkpoints/epoch-...``)."""
     checkpoint = Path(checkpoint)
     if checkpoint.parent.name == CHECKPOINTS:
         return RunFolder(checkpoint.parent.parent)

@@ -175,3 +175,11 @@ def test_a_run_trains_on_the_subset_and_writes_class_counts(tiny_run):
     assert record["validation_size"] == 20 and record["class_names"][0] == "circle"
     state = json.loads((RunFolder(result.output_dir).latest_checkpoint() / STATE_META).read_text())
     assert state["global_step"] == twin // 16  # one epoch over the balanced twin, not the 200 images
+
+
+def test_a_local_source_is_stored_absolute(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = resolve({"dataset": "long-tail"}, ["dataset.source=./data", "dataset.imbalance=10"])
+    assert config.options["dataset"]["long-tail"].source == str(tmp_path / "data")
+    assert resolve({"dataset": "long-tail"}).options["dataset"]["long-tail"].source == "shapes"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from ssl_core import DatasetSplits, create, spec
+from ssl_core import ComponentOptionError, DatasetSplits, create, spec
 from ssl_shapes import CLASS_NAMES, ShapesConfig, generate
 
 
@@ -24,3 +25,8 @@ def test_the_registered_dataset_holds_the_rendered_splits() -> None:
         expected = generate(config, split)
         assert len(dataset) == len(expected.labels)
         assert torch.equal(dataset.images, expected.images) and torch.equal(dataset.labels, expected.labels)
+
+
+def test_fewer_training_images_than_classes_are_refused() -> None:
+    with pytest.raises(ComponentOptionError, match="num_train 9 is out of range.*valid: 10 or more"):
+        create("dataset", "shapes", num_train=9)

@@ -52,7 +52,7 @@ def _branch_and_batch(n: int = 4, num_train: int = 0, **options):
 
 
 def _ctx(epoch: int):
-    return SimpleNamespace(epoch=epoch, accelerator=SimpleNamespace(gather=lambda t: t))
+    return SimpleNamespace(epoch=epoch, global_step=0, accelerator=SimpleNamespace(gather=lambda t: t))
 
 
 def test_no_queue_by_default():

@@ -12,6 +12,7 @@ Local folders and Hub datasets are read with HF ``datasets``. The forms ``--data
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from ssl_core.errors import DatasetError
 from ssl_core.options import option
 
 NO_LABEL = -1
@@ -51,21 +54,35 @@ class TensorImageDataset(ImageDataset):
         return self.images[index], index, label
 
 
-class HFImageDataset(ImageDataset):
-    """A split of an HF ``datasets.Dataset``, decoded to RGB and resized on access."""
+def _image(data, column: str, index: int, source: str) -> Image.Image:
+    """Row ``index``'s image in RGB; one that cannot be decoded is a DatasetError naming its file."""
+    try:
+        return data[index][column].convert("RGB")
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError and truncated files are OSErrors
+        import datasets
 
-    def __init__(self, data, image_column: str, label_column: str | None, image_size: int) -> None:
+        file = data.cast_column(column, datasets.Image(decode=False))[index][column].get("path")
+        where = f"{file} (row {index} of {source})" if file else f"row {index} of {source}"
+        raise DatasetError(f"the image {where} cannot be decoded ({type(exc).__name__}); "
+                           "remove or replace it") from None
+
+
+class HFImageDataset(ImageDataset):
+    """A split of an HF ``datasets.Dataset`` read from ``source``, decoded to RGB and resized on access."""
+
+    def __init__(self, data, image_column: str, label_column: str | None, image_size: int, source: str) -> None:
         self.data = data
         self.image_column = image_column
         self.label_column = label_column
         self.image_size = image_size
+        self.source = source
         self.labels = torch.tensor(data[label_column], dtype=torch.long) if label_column else None
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, index: int):
-        image = self.data[index][self.image_column].convert("RGB")
+        image = _image(self.data, self.image_column, index, self.source)
         if image.size != (self.image_size, self.image_size):
             image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic
         tensor = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
@@ -93,11 +110,31 @@ class DatasetSplits:
     run_files: dict[str, Any] = attrs.Factory(dict)
 
 
+def local_path(name: str) -> Path | None:
+    """``name`` as an absolute local path when it is one (it exists, or it is written as a path:
+    absolute, starting with ``.`` or ``~``, with more than one ``/``, or a ``.parquet`` file),
+    else None: a Hub name (``name`` or ``owner/name``)."""
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    written = path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name
+    if path.exists() or written or path.suffix == ".parquet":
+        return Path(os.path.abspath(path))
+    return None
+
+
+def _absolute_if_local(name: str) -> str:
+    """``name``, made absolute when it is a local path."""
+    path = local_path(name)
+    return name if path is None else str(path)
+
+
 @attrs.define
 class HFDatasetConfig:
     """Options of ``hf`` (any dataset HF ``datasets`` reads; see the module doc for the forms)."""
 
-    path: str = option("", "a folder of parquet files or images, a parquet file, or a Hub name")
+    path: str = option("", "a folder of parquet files or images, a parquet file, or a Hub name",
+                       converter=_absolute_if_local)
     image_size: int | None = option(None, "resize images to this side; None: the first training image's side")
     image_column: str | None = option(None, "column with the images; None: the first Image feature")
     label_column: str | None = option(None, "column with the labels; None: the first ClassLabel, else 'label'/'labels' if present")
@@ -119,7 +156,7 @@ def _load(config: HFDatasetConfig):
 
     path = Path(config.path).expanduser()
     if not config.path:
-        raise ValueError("dataset 'hf' needs a path: --dataset PATH_OR_HUB_NAME")
+        raise DatasetError("dataset 'hf' needs a path: --dataset PATH_OR_HUB_NAME")
     if path.is_dir() and _split_files(path):
         return datasets.load_dataset("parquet", data_files=_split_files(path), cache_dir=config.cache_dir)
     if path.is_dir():
@@ -128,7 +165,13 @@ def _load(config: HFDatasetConfig):
         if not path.exists():
             raise FileNotFoundError(f"no parquet file at {path}")
         return datasets.load_dataset("parquet", data_files={"train": str(path)}, cache_dir=config.cache_dir)
-    return datasets.load_dataset(config.path, cache_dir=config.cache_dir)
+    try:
+        return datasets.load_dataset(config.path, cache_dir=config.cache_dir)
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
+        raise DatasetError(
+            f"dataset {config.path!r} is no local file or folder (nothing at {path.absolute()}) and no Hub dataset "
+            f"that could be loaded ({' '.join(str(exc).split())}); give a parquet or image folder, a .parquet file "
+            "or a Hub name (owner/name)") from None
 
 
 def _columns(features, config: HFDatasetConfig) -> tuple[str, str | None]:
@@ -137,12 +180,14 @@ def _columns(features, config: HFDatasetConfig) -> tuple[str, str | None]:
     image = config.image_column or next(
         (name for name, f in features.items() if isinstance(f, datasets.Image)), None)
     if image is None or image not in features:
-        raise ValueError(f"no image column found (columns: {', '.join(features)}); set dataset.image_column")
+        found = f"column {image!r}" if image else "image column"
+        raise DatasetError(f"no {found} in {config.path} (columns: {', '.join(features)}); "
+                           "set dataset.image_column to the one holding the images")
     label = config.label_column or next(
         (name for name, f in features.items() if isinstance(f, datasets.ClassLabel)),
         next((n for n in ("label", "labels") if n in features), None))
     if label is not None and label not in features:
-        raise ValueError(f"no column {label!r} (columns: {', '.join(features)})")
+        raise DatasetError(f"no column {label!r} in {config.path} (columns: {', '.join(features)})")
     return image, label
 
 
@@ -150,17 +195,19 @@ def load_hf(config: HFDatasetConfig) -> DatasetSplits:
     """Read a dataset with HF ``datasets`` into fixed-size image splits."""
     splits = _load(config)
     if config.train_split not in splits:
-        raise ValueError(f"no split {config.train_split!r} in {config.path} (splits: {', '.join(splits)})")
+        raise DatasetError(f"no split {config.train_split!r} in {config.path} (splits: {', '.join(splits)})")
     train = splits[config.train_split]
+    if len(train) == 0:
+        raise DatasetError(f"split {config.train_split!r} of {config.path} has no rows")
     image_column, label_column = _columns(train.features, config)
-    size = config.image_size or max(train[0][image_column].size)
+    size = config.image_size or max(_image(train, image_column, 0, config.path).size)
     test = splits[config.test_split] if config.test_split in splits else None
     label_feature = train.features.get(label_column) if label_column else None
     names = list(label_feature.names) if hasattr(label_feature, "names") else None
     num_classes = len(names) if names else (int(max(train[label_column])) + 1 if label_column else None)
     return DatasetSplits(
-        train=HFImageDataset(train, image_column, label_column, size),
-        test=HFImageDataset(test, image_column, label_column, size) if test is not None else None,
+        train=HFImageDataset(train, image_column, label_column, size, config.path),
+        test=HFImageDataset(test, image_column, label_column, size, config.path) if test is not None else None,
         num_classes=num_classes,
         image_size=size,
         class_names=names,

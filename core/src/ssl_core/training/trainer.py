@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ from ssl_core.evaluation.features import extract_features
 from ssl_core.nn.distributed import broadcast_
 from ssl_core.run_folder import RunFolder, load_checkpoint, run_folder_of
 from ssl_core.training import checkpoint
+from ssl_core.training.guard import FiniteGuard
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
 from ssl_core.training.optim import build_optimizer
 from ssl_core.training.schedule import warmup_cosine
@@ -46,8 +52,20 @@ class RunResult:
     summary: dict[str, Any]
 
 
+#: run fields a resumed run may change; every other field and option is the checkpoint's.
+RESUMABLE = ("epochs", "output_dir", "device", "num_workers", "callback", "no_callback", "checkpoint_every",
+             "keep_checkpoints", "checkpoint_every_steps", "max_bad_steps", "options.callback")
+
+
 def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """``path: old -> new`` for every leaf where two plain configurations differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in {**old, **new} for d in _differences(old.get(key), new.get(key), f"{path}{key}.")]
+    return [] if old == new else [f"{path.rstrip('.')}: {old!r} -> {new!r}"]
 
 
 class Trainer:
@@ -63,6 +81,8 @@ class Trainer:
     def __init__(self, config: RunConfig | dict | str | Path | None = None, *, sets: list[str] | tuple = (),
                  resume: str | Path | None = None, overwrite: bool = False, **fields: Any) -> None:
         raw: dict[str, Any] = {}
+        if resume and overwrite:
+            raise ConfigError("--resume continues a run and --overwrite starts it over; give one of them")
         self.overwrite = overwrite
         self.resume_from = RunFolder(resume).latest_checkpoint() if resume else None
         self._resume_meta: dict[str, Any] | None = None
@@ -76,8 +96,23 @@ class Trainer:
         raw = deep_merge(raw, config or {})
         raw = deep_merge(raw, {k: v for k, v in fields.items() if v is not None})
         self.config = resolve(raw, sets)
+        if self._resume_meta is not None:
+            self._check_resume(self._resume_meta)
         self.summary: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
+        self._stop_signal: int | None = None
+
+    def _check_resume(self, meta: dict[str, Any]) -> None:
+        """Refuse a resume that changes what the checkpoint was trained with, or has nothing to do."""
+        saved = to_plain(resolve({**meta["config"], "output_dir": self.config.output_dir}))
+        changed = [d for d in _differences(saved, to_plain(self.config)) if not d.startswith(RESUMABLE)]
+        if changed:
+            raise ConfigError(f"cannot change on resume: {'; '.join(changed)} (checkpoint {self.resume_from}); "
+                              f"a resumed run may change only {', '.join(RESUMABLE)}")
+        done, epochs = meta["epoch"], self.config.epochs
+        if epochs < done or (epochs == done and not meta.get("step")):
+            raise ConfigError(f"run {run_folder_of(self.resume_from)} already trained {done} epochs, so "
+                              f"epochs {epochs} leaves nothing to do; give --epochs N with N > {done} to train on")
 
     # -- building ---------------------------------------------------------------------------
 
@@ -109,13 +144,33 @@ class Trainer:
 
     def _output_dir(self) -> Path:
         if self.config.output_dir is None:
-            stamp = [datetime.now().strftime("%Y%m%d-%H%M%S")]
+            base = name = f"runs/{self.config.branch}-{datetime.now():%Y%m%d-%H%M%S}"
+            for n in itertools.count(2):  # two runs started in the same second get -2, -3, ...
+                if not RunFolder(name).holds_run():
+                    break
+                name = f"{base}-{n}"
+            chosen = [name]
             if self.accelerator.num_processes > 1:  # the main process's clock names the folder
-                broadcast_object_list(stamp)
-            self.config.output_dir = f"runs/{self.config.branch}-{stamp[0]}"
+                broadcast_object_list(chosen)
+            self.config.output_dir = chosen[0]
         if not self.config.output_dir:
             raise ConfigError("output_dir is empty; give a folder, or leave it out for runs/<branch>-<time>")
         return Path(self.config.output_dir)
+
+    def _prepare_folder(self) -> None:
+        """Refuse a folder holding another run (unless resuming it or ``overwrite``); tidy a killed run's files."""
+        self.folder.check_writable()
+        continued = self.resume_from is not None and run_folder_of(self.resume_from).path.resolve() == \
+            self.folder.path.resolve()
+        if not continued and self.folder.holds_run() and not self.overwrite:
+            raise RunFolderError(f"{self.folder} holds a run (config.yaml or checkpoints); continue it with "
+                                 f"--resume {self.folder}, start it over with --overwrite, or choose another "
+                                 "--output-dir")
+        if self.accelerator.is_main_process:
+            self.folder.remove_temporaries()
+            if not continued and self.overwrite:
+                self.folder.clear_run()
+        self.accelerator.wait_for_everyone()
 
     # -- evaluation helper for callbacks (TrainContext.features) --------------------------------
 
@@ -133,15 +188,18 @@ class Trainer:
                 found[f"{getattr(component, 'ssl_name', type(component).__name__)}.{name}"] = opt
         return found
 
-    def save_checkpoint(self, ctx: TrainContext) -> Path | None:
-        """Write ``checkpoints/epoch-NNNN`` for the epochs done (main process only)."""
+    def save_checkpoint(self, ctx: TrainContext, step: int = 0, partial: dict[str, Any] | None = None) -> Path | None:
+        """Write the checkpoint of the epochs done, ``step`` steps into the next one (main process only).
+
+        ``partial`` is the unfinished epoch's state (its summed metrics and seconds)."""
+        self.guard.check(ctx.steps_per_epoch)
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
         model = self.accelerator.unwrap_model(self.model)
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        meta: dict[str, Any] = {"epoch": ctx.epoch, "global_step": ctx.global_step,
-                                "config": to_plain(self.config), "history": self.history,
+        meta: dict[str, Any] = {"epoch": ctx.epoch, "global_step": ctx.global_step, "step": step,
+                                "partial": partial, "config": to_plain(self.config), "history": self.history,
                                 "summary": self.summary, "optimizers": {}}
         for name, opt in self._optimizers().items():
             opt_tensors, opt_meta = checkpoint.flatten_optimizer(f"optimizer.{name}", opt.state_dict())
@@ -149,7 +207,7 @@ class Trainer:
             meta["optimizers"][name] = opt_meta
         rng_tensors, meta["rng"] = checkpoint.rng_state()
         tensors.update(rng_tensors)
-        return self.folder.save_checkpoint(ctx.epoch, tensors, meta, keep=self.config.keep_checkpoints)
+        return self.folder.save_checkpoint(ctx.epoch, tensors, meta, keep=self.config.keep_checkpoints, step=step)
 
     def _load_checkpoint(self, ctx: TrainContext) -> None:
         tensors, meta = self._resume_tensors, self._resume_meta
@@ -170,11 +228,13 @@ class Trainer:
             optimizers[name].load_state_dict(checkpoint.unflatten_optimizer(f"optimizer.{name}", tensors, opt_meta))
         checkpoint.set_rng_state(tensors, meta["rng"])
         ctx.epoch, ctx.global_step = meta["epoch"], meta["global_step"]
+        self._resume_step, self._resume_partial = meta.get("step", 0), meta.get("partial")
         self.history = meta["history"]
         self.summary.clear()
         self.summary.update(meta["summary"])
 
     def _save_encoder(self) -> None:
+        self.guard.check(self.steps_per_epoch)
         encoder = self.accelerator.unwrap_model(self.model).branch.encoder
         options = to_plain(self.config)["options"]["encoder"][self.config.encoder]
         self.folder.write_encoder(encoder.state_dict(), {"encoder": self.config.encoder, "options": json.dumps(options)})
@@ -203,9 +263,12 @@ class Trainer:
                               f"use --batch-size {len(data.train)} or less")
         sampler = DistributedSampler(data.train, num_replicas=acc.num_processes, rank=acc.process_index,
                                      shuffle=True, seed=cfg.seed, drop_last=True)
-        loader = DataLoader(data.train, batch_size=cfg.batch_size // acc.num_processes, sampler=sampler,
-                            drop_last=True, num_workers=cfg.num_workers, pin_memory=acc.device.type == "cuda")
-        return loader, sampler
+        return self._epoch_loader(data, sampler), sampler
+
+    def _epoch_loader(self, data: DatasetSplits, sampler: Any) -> DataLoader:
+        per_process = self.config.batch_size // self.accelerator.num_processes
+        return DataLoader(data.train, batch_size=per_process, sampler=sampler, drop_last=True,
+                          num_workers=self.config.num_workers, pin_memory=self.accelerator.device.type == "cuda")
 
     def _accelerator(self) -> Accelerator:
         device = self.config.device
@@ -223,15 +286,19 @@ class Trainer:
         return Accelerator(cpu=cpu, mixed_precision=self.config.mixed_precision)
 
     def fit(self) -> RunResult:
-        """Train for the configured epochs (continuing a checkpoint when resuming)."""
+        """Train for the configured epochs (continuing a checkpoint when resuming).
+
+        SIGINT (Ctrl-C) or SIGTERM during an epoch writes a checkpoint at the current step,
+        then stops (``--resume`` continues mid-epoch); a second one stops at once."""
         cfg = self.config
         self.accelerator = acc = self._accelerator()
         set_seed(cfg.seed)
         self.output_dir = self._output_dir()
         self.folder = RunFolder(self.output_dir)
+        self._prepare_folder()
         data = self._build_data()
         loader, sampler = self._loader(data)
-        steps = len(loader)
+        self.steps_per_epoch = steps = len(loader)
         self._build_components(data, steps)
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" and data.channels == 3 else (None, None)
         self.normalize = Normalize(mean, std).to(acc.device)
@@ -248,19 +315,27 @@ class Trainer:
         ctx = TrainContext(accelerator=acc, model=self.model, branch=acc.unwrap_model(self.model).branch, data=data,
                            batch_size=cfg.batch_size, epochs=cfg.epochs, steps_per_epoch=steps,
                            total_steps=steps * cfg.epochs, features=self.encoder_features, summary=self.summary)
+        self._resume_step, self._resume_partial = 0, None
         if self.resume_from is not None:
             self._load_checkpoint(ctx)
         if acc.is_main_process:
             self.folder.write_config(to_plain(cfg))
             self.folder.write_metrics(self.history)
         warmup = round(cfg.warmup_epochs * steps)
+        self.guard = FiniteGuard(acc.device, cfg.max_bad_steps, lambda step: warmup_cosine(
+            step, ctx.total_steps, warmup, self.peak_lr, self.peak_lr * cfg.final_lr_ratio),
+            lambda flag: acc.reduce(flag, reduction="sum"))
         self._clock = (time.perf_counter(), self.summary.get("wall_time_s", 0.0))
         for component in self.components:
             component.on_fit_start(ctx)
-        while ctx.epoch < cfg.epochs:
-            self._train_epoch(ctx, loader, sampler, warmup)
-            if ctx.epoch % cfg.checkpoint_every == 0 or ctx.epoch == cfg.epochs:
-                self.save_checkpoint(ctx)
+        with self._stop_on_signals():
+            while ctx.epoch < cfg.epochs:
+                start, self._resume_step = self._resume_step, 0
+                sampler.set_epoch(ctx.epoch)
+                epoch_loader = self._epoch_loader(data, list(sampler)[start * loader.batch_size:]) if start else loader
+                self._train_epoch(ctx, epoch_loader, warmup, start)
+                if ctx.epoch % cfg.checkpoint_every == 0 or ctx.epoch == cfg.epochs:
+                    self.save_checkpoint(ctx)
         for component in self.components:
             component.on_fit_end(ctx)
         acc.wait_for_everyone()
@@ -303,47 +378,106 @@ class Trainer:
         started, before = self._clock
         self.summary["wall_time_s"] = round(before + time.perf_counter() - started, 2)
 
-    def _train_epoch(self, ctx: TrainContext, loader: DataLoader, sampler: DistributedSampler, warmup: int) -> None:
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """While training, SIGINT and SIGTERM ask the loop to checkpoint and stop (a second one: at once)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(signum: int, frame: Any) -> None:
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_requested(self, synced: bool) -> bool:
+        """Whether a signal asked to stop; with several processes, agreed on where they sync anyway."""
+        if self.accelerator.num_processes == 1:
+            return self._stop_signal is not None
+        if not synced:
+            return False
+        flag = torch.tensor(float(self._stop_signal is not None), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum") > 0)
+
+    def _train_step(self, ctx: TrainContext, batch: Batch, guarded: list[torch.Tensor] | None
+                    ) -> tuple[dict[str, torch.Tensor], bool]:
+        """Forward, backward and optimiser step on ``batch``: the loss terms, and whether the step
+        was taken (a bad step is skipped under ``--max-bad-steps``)."""
+        for component in self.components:
+            component.on_step_start(ctx, batch)
+        with self.accelerator.autocast():
+            loss, logs = self.model(batch)
+        self.accelerator.backward(loss)
+        terms = {"loss": loss.detach(), **logs}
+        if self.guard.observe(ctx.global_step, terms, guarded):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.summary.setdefault("skipped_bad_steps", []).append(ctx.global_step)
+            return terms, False
+        for component in self.components:
+            component.on_after_backward(ctx, batch)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        for component in self.components:
+            component.on_step_end(ctx)
+        return terms, True
+
+    def _train_epoch(self, ctx: TrainContext, loader: DataLoader, warmup: int, start: int = 0) -> None:
+        """One epoch, from step ``start`` on (a mid-epoch resume); commits metrics at its end."""
         cfg, acc = self.config, self.accelerator
-        sampler.set_epoch(ctx.epoch)
         ctx.metrics = {}
         for component in self.components:
             component.on_epoch_start(ctx)
-        sums: dict[str, torch.Tensor] = {}
-        started = time.perf_counter()
-        bar = tqdm(total=ctx.steps_per_epoch, desc=f"epoch {ctx.epoch + 1}/{cfg.epochs}", unit="step",
-                   disable=not acc.is_main_process, dynamic_ncols=True)
-        for i, (images, index, labels) in enumerate(loader):
-            ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, self.peak_lr,
-                                   self.peak_lr * cfg.final_lr_ratio)
-            for group in self.optimizer.param_groups:
-                if not group.get("fixed_lr"):
-                    group["lr"] = ctx.lr
-            batch = self._make_batch(images, index, labels, ctx.global_step)
-            for component in self.components:
-                component.on_step_start(ctx, batch)
-            with acc.autocast():
-                loss, logs = self.model(batch)
-            acc.backward(loss)
-            for component in self.components:
-                component.on_after_backward(ctx, batch)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            for component in self.components:
-                component.on_step_end(ctx)
-            ctx.global_step += 1
-            for key, value in {"loss": loss.detach(), **logs}.items():
-                sums[key] = sums.get(key, 0.0) + value.float()
-            bar.update(1)
-            if i % 10 == 0 or i + 1 == ctx.steps_per_epoch:
-                seen = (i + 1) * cfg.batch_size
-                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
-        bar.close()
+        partial = self._resume_partial or {"sums": {}, "seconds": 0.0, "counted": 0}
+        self._resume_partial = None
+        sums = {k: torch.tensor(v, device=acc.device) for k, v in partial["sums"].items()}
+        counted = partial["counted"]  # steps whose metrics are summed (a skipped bad step is not)
+        started = time.perf_counter() - partial["seconds"]
+        guarded = None if acc.scaler is not None else [p for g in self.optimizer.param_groups for p in g["params"]]
+        with tqdm(total=ctx.steps_per_epoch, initial=start, desc=f"epoch {ctx.epoch + 1}/{cfg.epochs}", unit="step",
+                  disable=not acc.is_main_process, dynamic_ncols=True) as bar:
+            for i, (images, index, labels) in enumerate(loader, start):
+                ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, self.peak_lr,
+                                       self.peak_lr * cfg.final_lr_ratio)
+                for group in self.optimizer.param_groups:
+                    if not group.get("fixed_lr"):
+                        group["lr"] = ctx.lr
+                terms, stepped = self._train_step(ctx, self._make_batch(images, index, labels, ctx.global_step), guarded)
+                if stepped:
+                    counted += 1
+                    for key, value in terms.items():
+                        sums[key] = sums.get(key, 0.0) + value.float()
+                ctx.global_step += 1
+                bar.update(1)
+                synced = i % 10 == 0 or i + 1 == ctx.steps_per_epoch
+                if synced:
+                    seen = (i + 1 - start) * cfg.batch_size
+                    bar.set_postfix(loss=f"{terms['loss'].item():.4f}",
+                                    img_s=f"{seen / (time.perf_counter() - started):.0f}")
+                    self.guard.check(ctx.steps_per_epoch)
+                last = i + 1 == ctx.steps_per_epoch
+                every = cfg.checkpoint_every_steps
+                if not last and (self._stop_requested(synced) or (every and ctx.global_step % every == 0)):
+                    state = {"sums": {k: float(v) for k, v in sums.items()}, "seconds": time.perf_counter() - started,
+                             "counted": counted}
+                    saved = self.save_checkpoint(ctx, step=i + 1, partial=state)
+                    if self._stop_signal is not None:
+                        where = f" to {saved}" if saved else ""
+                        print(f"ssl: stopped at step {i + 1} of epoch {ctx.epoch + 1}; checkpoint written{where}; "
+                              f"continue with: ssl run --resume {self.folder}", file=sys.stderr)
+                        raise KeyboardInterrupt
+        self.guard.check(ctx.steps_per_epoch)
         seconds = time.perf_counter() - started
-        means = {k: acc.reduce(v / ctx.steps_per_epoch, reduction="mean").item() for k, v in sums.items()}
+        means = {k: acc.reduce(v / max(counted, 1), reduction="mean").item() for k, v in sums.items()}
         ctx.epoch += 1
         ctx.metrics.update({"epoch": ctx.epoch, **{k: round(v, 6) for k, v in means.items()}, "lr": ctx.lr,
-                            "images_per_s": round(ctx.steps_per_epoch * cfg.batch_size / seconds, 1),
+                            "images_per_s": round((ctx.steps_per_epoch - start) * cfg.batch_size / seconds, 1),
                             "epoch_time_s": round(seconds, 2)})
         self.history.append(ctx.metrics)  # callbacks may still add to it (k-NN); the checkpoint saves it
         self._update_wall_time()
@@ -351,3 +485,8 @@ class Trainer:
             component.on_epoch_end(ctx)
         if acc.is_main_process:
             self.folder.write_metrics(self.history)
+        if ctx.epoch < cfg.epochs and self._stop_requested(True):
+            self.save_checkpoint(ctx)
+            print(f"ssl: stopped after epoch {ctx.epoch}; continue with: ssl run --resume {self.folder}",
+                  file=sys.stderr)
+            raise KeyboardInterrupt

@@ -9,12 +9,18 @@ from ssl_core import BuildContext, ConfigError, DatasetSplits, create, dataset_s
 from ssl_longtail.split import COUNTS_FILE, training_subset
 
 
+def _source(name: str) -> str:
+    """A registered dataset or Hub name as given; a local path made absolute (runs from any folder)."""
+    registered, implied = dataset_source(name)
+    return implied.get("path", name) if registered == "hf" else name
+
+
 @attrs.define
 class LongTailConfig:
     """Options of the ``long-tail`` dataset."""
 
     source: str = option("shapes", "the dataset drawn from: a registered dataset, or a path / Hub name read with hf",
-                         validator=v.instance_of(str))
+                         validator=v.instance_of(str), converter=_source)
     source_options: dict = option({}, "options of the source dataset", validator=v.instance_of(dict))
     imbalance: float = option(100.0, "R > 1: class k keeps floor(n_max * R^(-k/(C-1))) training images",
                               validator=v.gt(1.0), converter=float)

@@ -34,7 +34,7 @@ import attrs
 import torch
 import torch.nn.functional as F
 from attrs import validators as v
-from ssl_core import option, positive, probability
+from ssl_core import in_range, option, positive, probability
 
 Tensor = torch.Tensor
 PLAIN = -1
@@ -127,7 +127,9 @@ BACKGROUND_NAMES: tuple[str, ...] = tuple(_TEXTURES)
 class ShapesConfig:
     """Options of the built-in `shapes` dataset."""
 
-    num_train: int = option(5000, "training images, num_train // 10 per class", validator=positive)
+    num_train: int = option(5000, "training images, num_train // 10 per class (at least 10)", validator=in_range(
+        len(CLASS_NAMES), why=f" (shapes draws num_train // {len(CLASS_NAMES)} images of each of its "
+                              f"{len(CLASS_NAMES)} classes)"))
     num_test: int = option(1000, "test images, balanced, random backgrounds", validator=positive)
     image_size: int = option(32, "image side in pixels (at least 16)", validator=v.ge(16))
     background_bias: float = option(0.0, "probability that a training image's background family is tied to its class",

@@ -107,8 +107,12 @@ class SwAVBranch(Branch):
         return BranchOutput(loss=out.loss, features=features, embeddings=embeddings, logs={"z_std": z_std})
 
     def on_fit_start(self, ctx: TrainContext) -> None:
-        """Renormalise the prototypes."""
-        self.prototypes.normalize_()
+        """Renormalise the prototypes on a fresh start; a resume keeps the checkpoint's bit for bit.
+
+        Their last step already normalised them, and normalising again moves them by rounding.
+        """
+        if ctx.global_step == 0:
+            self.prototypes.normalize_()
 
     def on_epoch_start(self, ctx: TrainContext) -> None:
         """Freeze the prototypes during the first ``freeze_prototypes_epochs`` epochs."""
