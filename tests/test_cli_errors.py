@@ -9,6 +9,7 @@ naming a file, ...), add a row, and the file it needs to ``data_dir``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -40,6 +41,8 @@ CASES = [
     ("dataset-empty", [*RUN, "--dataset", ""], "--dataset is empty; valid: registered datasets: hf"),
     ("parquet-without-image-column", [*RUN, "--dataset", "noimage.parquet", *HF], "no image column in {tmp}"),
     ("corrupt-image", [*RUN, "--dataset", "images", *HF], "{tmp}/images/a/0.png (row 0 of"),
+    ("corrupt-image-in-a-worker", [*RUN, "--dataset", "images2", *HF, "--batch-size", "2", "--set", "run.num_workers=1"],
+     "{tmp}/images2/b/1.png (row 3 of"),
     ("seed-negative", [*RUN, "--seed", "-1"], "seed -1 is out of range; valid: 0 to"),
     ("shapes-num-train-below-classes", [*RUN, "--set", "dataset.num_train=9"], "num_train 9 is out of range"),
     ("num-train-not-a-number", [*RUN, "--set", "dataset.num_train=abc"], "num_train must be an integer, got 'abc'"),
@@ -76,6 +79,9 @@ def data_dir(tmp_path_factory):
         for i in range(2):
             Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / "images" / cls / f"{i}.png")
     (root / "images" / "a" / "0.png").write_bytes(b"not an image")
+    shutil.copytree(root / "images" / "b", root / "images2" / "a")
+    shutil.copytree(root / "images" / "b", root / "images2" / "b")
+    (root / "images2" / "b" / "1.png").write_bytes(b"not an image")  # decoded in a DataLoader worker
     Trainer({"epochs": 2, "batch_size": 8, "no_callback": ["knn-monitor"], "output_dir": str(root / "done"),
              "options": {"encoder": {"small-resnet": {"widths": [8, 8, 16, 16]}},
                          "dataset": {"shapes": {"num_train": 40, "num_test": 20, "image_size": 16}}}}).fit()

@@ -38,5 +38,8 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except USER_ERRORS as exc:
-        click.echo(f"Error: {exc}", err=True)
+        message = str(exc)
+        if "Original Traceback" in message:  # re-raised from a DataLoader worker: its own message is last
+            message = message.rstrip().splitlines()[-1].split(": ", 1)[-1]
+        click.echo(f"Error: {message}", err=True)
         sys.exit(2)
