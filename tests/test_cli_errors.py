@@ -21,8 +21,8 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")  # before the HF 
 from ssl_core import Trainer  # noqa: E402
 from ssl_core.cli import main  # noqa: E402
 
-#: a tiny run writing into the test's folder; most cases stop before it trains.
-RUN = ["run", "--output-dir", "{tmp}/run", "--epochs", "1", "--no-callback", "knn-monitor",
+#: a tiny run writing into a folder of its own (``{out}``); most cases stop before it trains.
+RUN = ["run", "--output-dir", "{out}", "--epochs", "1", "--no-callback", "knn-monitor",
        "--set", "encoder.widths=[8,8,16,16]"]
 #: tiny data, for the cases that train.
 TINY = ["--batch-size", "8", "--set", "dataset.num_train=40", "--set", "dataset.image_size=16"]
@@ -89,11 +89,12 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("argv", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_a_user_error_is_one_line_naming_the_bad_value(argv, expected, data_dir, monkeypatch, capsys):
+def test_a_user_error_is_one_line_naming_the_bad_value(argv, expected, data_dir, monkeypatch, capsys, request):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.chdir(data_dir)
-    monkeypatch.setattr(sys, "argv", ["ssl", *(arg.replace("{tmp}", str(data_dir)) for arg in argv)])
+    out_dir = str(data_dir / "runs" / request.node.callspec.id)  # each case its own run folder
+    monkeypatch.setattr(sys, "argv", ["ssl", *(a.replace("{out}", out_dir).replace("{tmp}", str(data_dir)) for a in argv)])
     with pytest.raises(SystemExit) as exited:
         main()
     out, err = capsys.readouterr()

@@ -70,3 +70,12 @@ def test_bn_sets_are_isolated():
     encoder(torch.randn(4, 3, 16, 16))
     assert all(torch.equal(bn_set.state_dict()[k], v) for k, v in copy_after.items())  # and vice versa
     assert len(bn_set.paths) == sum(isinstance(m, nn.BatchNorm2d) for m in encoder.modules())
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_the_cifar_stem_gets_the_kaiming_fan_out_init_of_every_other_conv(arch):
+    torch.manual_seed(0)
+    stem = create("encoder", arch, BuildContext(image_size=32)).conv1.weight
+    fan_out = stem.shape[0] * stem.shape[2] * stem.shape[3]  # 64 x 3 x 3
+    expected = (2 / fan_out) ** 0.5  # kaiming normal, fan_out, relu: about 0.059 (PyTorch's default: about 0.11)
+    assert stem.std().item() == pytest.approx(expected, rel=0.1)

@@ -24,7 +24,7 @@ def test_branch_and_loss_are_registered_by_this_distribution():
 
 def test_run_defaults_are_solo_learns_cifar_recipe():
     defaults = ssl_core.spec("branch", "moco-v3").run_defaults()
-    assert defaults == {"views": "byol", "loss": "moco-v3", "optimizer": "lars", "lr": 0.3, "weight_decay": 1e-6,
+    assert defaults == {"views": "byol", "loss": "moco-v3", "optimizer": "lars", "lars_eta": 0.02, "lars_clip": True, "lr": 0.3, "weight_decay": 1e-6,
                         "options": {"loss": {"moco-v3": {"temperature": 0.2}}}}
     assert defaults["views"] in ssl_core.available("views")
 

@@ -25,6 +25,7 @@ from ssl_core.errors import (
     DatasetError,
     DuplicateComponentError,
     EvalError,
+    HubError,
     IncompatibleComponentsError,
     NonFiniteError,
     RunFolderError,
@@ -53,6 +54,7 @@ __all__ = [
     "EvalError",
     "EvalProtocol",
     "EvalRun",
+    "HubError",
     "ImageDataset",
     "IncompatibleComponentsError",
     "Loss",
@@ -74,6 +76,7 @@ __all__ = [
     "describe",
     "hookimpl",
     "in_range",
+    "load_encoder",
     "non_negative",
     "one_of",
     "option",
@@ -90,6 +93,10 @@ def __getattr__(name: str):
         from ssl_core.training.trainer import Trainer
 
         return Trainer
+    if name == "load_encoder":  # imported lazily: it pulls in torchvision and huggingface_hub
+        from ssl_core.sharing import load_encoder
+
+        return load_encoder
     if name in ("EvalProtocol", "EvalRun"):  # imported lazily, as the trainer
         from ssl_core.evaluation import protocols
 

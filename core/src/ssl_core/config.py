@@ -60,6 +60,9 @@ class RunConfig:
     lr: float = option(0.3, "base learning rate per 256 images: the peak is lr * batch_size / 256",
                        validator=positive, converter=float)
     momentum: float = option(0.9, "momentum (sgd, lars) or beta1 (adamw)", converter=float)
+    lars_eta: float = option(0.001, "LARS trust coefficient eta: a weight's local lr is "
+                                    "eta * norm(w) / (norm(g) + wd * norm(w))", validator=positive, converter=float)
+    lars_clip: bool = option(False, "clip the LARS local lr at the global lr (LARC, solo-learn's clip_lr)")
     weight_decay: float = option(5e-4, "weight decay", validator=non_negative, converter=float)
     warmup_epochs: float = option(1.0, "linear warm-up length in epochs", validator=non_negative, converter=float)
     final_lr_ratio: float = option(0.0, "cosine end value as a fraction of lr", validator=non_negative, converter=float)
@@ -76,6 +79,8 @@ class RunConfig:
                                          validator=non_negative)
     max_bad_steps: int = option(0, "steps with a non-finite loss or gradient that may be skipped before the run "
                                    "stops (above 0 costs one host sync per step)", validator=non_negative)
+    init_from: str | None = option(None, "start the encoder from shared weights: an exported folder, a run folder "
+                                         "or a Hub repo id (see ssl export, ssl push)")
     output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
     options: dict = option({}, "component options, by kind, then component name, then option")
 

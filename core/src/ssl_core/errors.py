@@ -59,5 +59,11 @@ class DatasetError(ValueError):
     """A dataset that cannot be read as asked; the message names the path, file or column and the valid ones."""
 
 
+class HubError(RuntimeError):
+    """The Hugging Face Hub refused or could not be reached (offline, not logged in, no such repo or
+    revision, a malformed repo id); the message names the value and what to do."""
+
+
 USER_ERRORS = (ConfigError, UnknownComponentError, DuplicateComponentError, ComponentOptionError,
-               IncompatibleComponentsError, EvalError, RunFolderError, FileNotFoundError, NonFiniteError, DatasetError)
+               IncompatibleComponentsError, EvalError, RunFolderError, FileNotFoundError, NonFiniteError, DatasetError,
+               HubError)

@@ -38,6 +38,13 @@ STATE_TENSORS = "state.safetensors"
 STATE_META = "state.json"
 EVAL_FEATURES = "eval-features.safetensors"
 MANIFEST = ".ssl-files.json"
+#: the files of an exported model folder (``ssl export``), ready for the Hugging Face Hub.
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_CONFIG = "config.json"
+EXPORT_CARD = "README.md"
+EXPORT_RUN_CONFIG = "run_config.yaml"
+#: the safetensors ``format`` metadata of both encoder files: PyTorch tensors.
+TENSOR_FORMAT = "pt"
 #: the checkpoint layout this version writes (1: ssl-core 0.1, checkpoints as a callback;
 #: 2: no checksum and no step checkpoints).
 FORMAT = 3
@@ -113,9 +120,13 @@ def upgrade_config(raw: dict[str, Any]) -> dict[str, Any]:
 
     0.1 made checkpoints a callback: ``checkpoint`` in ``callback`` with its ``every`` and
     ``keep`` options. They become the run fields ``checkpoint_every`` and ``keep_checkpoints``.
-    Its long-tail run fields become the ``long-tail`` dataset (ssl-longtail).
+    Its long-tail run fields become the ``long-tail`` dataset (ssl-longtail). A resolved
+    configuration without ``lars_eta`` (0.1, and 0.2 before the LARS fields) trained with eta
+    0.02 unclipped: it keeps those (the trust ratio's denominator is now ``|g| + wd |w|``).
     """
     raw = long_tail_shortcut(raw)
+    if "optimizer" in raw and "lars_eta" not in raw:
+        raw = {**raw, "lars_eta": 0.02, "lars_clip": False}
     callbacks = raw.get("callback")
     options = {kind: dict(named) for kind, named in (raw.get("options") or {}).items()}
     old = options.get("callback", {}).pop("checkpoint", None)
@@ -178,10 +189,13 @@ class RunFolder:
         atomic_write(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
-        """``config.yaml`` in this version's fields."""
+        """``config.yaml`` (an exported folder's ``run_config.yaml``) in this version's fields."""
         path = self.path / CONFIG
+        if not path.is_file() and (self.path / EXPORT_RUN_CONFIG).is_file():
+            path = self.path / EXPORT_RUN_CONFIG
         if not path.is_file():
-            raise FileNotFoundError(f"{self.path} is not a run folder (no {CONFIG}; ssl run writes it)")
+            raise FileNotFoundError(f"{self.path} is not a run folder (no {CONFIG}; ssl run writes it) nor an "
+                                    f"exported model (no {EXPORT_RUN_CONFIG}; ssl export writes it)")
         return upgrade_config(yaml.safe_load(path.read_text()) or {})
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
@@ -214,6 +228,11 @@ class RunFolder:
         """``eval-<protocol>.json``, the result of ``ssl eval --protocol PROTOCOL``."""
         return self.path / f"eval-{protocol}.json"
 
+    def json_files(self) -> list[Path]:
+        """The JSON files of the run beyond the summary: ``eval-*.json`` and those written through ``write_json``."""
+        named = [self.file(n) for n in self.read_json(MANIFEST) or [] if n != SUMMARY]
+        return sorted({p for p in [*named, *self.path.glob("eval-*.json")] if p.is_file()})
+
     def file(self, name: str) -> Path:
         """The path of a file of the run (for plugins that write other formats)."""
         return self.path / name
@@ -222,12 +241,13 @@ class RunFolder:
 
     @property
     def encoder_path(self) -> Path:
-        """``encoder.safetensors``."""
-        return self.path / ENCODER
+        """``encoder.safetensors`` (an exported folder's ``model.safetensors``)."""
+        exported = self.path / EXPORT_WEIGHTS
+        return exported if exported.is_file() and not (self.path / ENCODER).is_file() else self.path / ENCODER
 
     def write_encoder(self, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-        """The encoder's ``state_dict`` alone, with its registered name and options as metadata."""
-        save_tensors(self.encoder_path, state, metadata)
+        """The encoder's ``state_dict`` alone, with ``format: pt``, its registered name and options as metadata."""
+        save_tensors(self.path / ENCODER, state, {"format": TENSOR_FORMAT, **metadata})
 
     def read_encoder(self) -> dict[str, torch.Tensor]:
         """The tensors of ``encoder.safetensors``."""

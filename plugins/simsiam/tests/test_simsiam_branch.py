@@ -34,8 +34,8 @@ def _context(views: str = "simclr", **view_options) -> BuildContext:
     return context
 
 
-def _projection(branch, features: list[torch.Tensor]) -> torch.Tensor:
-    return branch.projector(torch.cat(features))
+def _projection(branch, features: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [branch.projector(f) for f in features]  # one forward per view (per-view batch norm)
 
 
 @pytest.mark.parametrize("layers", [2, 3])
@@ -59,14 +59,14 @@ def test_loss_is_the_symmetrised_negative_cosine():
     branch = create("branch", "simsiam", _context(), **SIZES)
     features = [torch.randn(5, 8), torch.randn(5, 8)]
     out = branch.loss_from_features(features)
-    z1, z2 = _projection(branch, features).split(5)
+    z1, z2 = _projection(branch, features)
     p1, p2 = out.embeddings
     expected = -(F.cosine_similarity(p1, z2).mean() + F.cosine_similarity(p2, z1).mean()) / 2
     torch.testing.assert_close(out.loss, expected)
 
 
 def test_the_gradient_reaches_z_only_through_the_predictor():
-    branch = create("branch", "simsiam", _context(), **SIZES)
+    branch = create("branch", "simsiam", _context(), **SIZES, concat_views=True)  # one z for both views
     features = [torch.randn(6, 8), torch.randn(6, 8)]
     captured = {}
 
@@ -101,6 +101,26 @@ def test_features_and_loss_from_features_agree():
     assert [p.shape for p in out.embeddings] == [(5, 12), (5, 12)]
     torch.testing.assert_close(branch.loss_from_features(out.features).loss, out.loss)
     assert -1.0 <= out.loss.item() <= 1.0
+
+
+@pytest.mark.parametrize("concat", [False, True])
+def test_views_run_one_forward_each_unless_concat_views(concat):
+    """Per-view batch norm by default (SimSiam's code, lightly, solo-learn); ``concat_views``
+    keeps one forward over both views."""
+    context = _context()
+    branch = create("branch", "simsiam", context, **SIZES, concat_views=concat)
+    images = torch.rand(5, 3, 16, 16)
+    views = context.views(images, torch.Generator().manual_seed(0))
+    out = branch(Batch(views=views, image=images, index=torch.arange(5)))
+
+    def run(module, inputs):
+        return list(module(torch.cat(inputs)).split(5)) if concat else [module(x) for x in inputs]
+
+    with torch.no_grad():
+        features = run(branch.encoder, views)
+        predictions = run(branch.predictor, run(branch.projector, features))
+    torch.testing.assert_close([f.detach() for f in out.features], features)
+    torch.testing.assert_close([p.detach() for p in out.embeddings], predictions)
 
 
 def test_parameter_groups_put_the_predictor_apart():

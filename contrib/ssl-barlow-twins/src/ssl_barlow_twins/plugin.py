@@ -10,11 +10,14 @@ from ssl_barlow_twins.config import BarlowTwinsConfig, BarlowTwinsLossConfig
 from ssl_barlow_twins.loss import BarlowTwinsLoss
 
 #: solo-learn's CIFAR recipe (scripts/pretrain/cifar/barlow.yaml): asymmetric (BYOL) views,
-#: LARS, lr 0.3 per 256 images, weight decay 1e-4, scale_loss 0.1, projector 2048-2048-2048.
+#: LARS (eta 0.02, clipped), lr 0.3 per 256 images, weight decay 1e-4, scale_loss 0.1,
+#: projector 2048-2048-2048.
 DEFAULTS = {
     "views": "byol",
     "loss": "barlow-twins",
     "optimizer": "lars",
+    "lars_eta": 0.02,
+    "lars_clip": True,
     "lr": 0.3,
     "weight_decay": 1e-4,
     "options": {"loss": {"barlow-twins": {"scale": 0.1}}},

@@ -9,12 +9,14 @@ from ssl_moco_v3.config import MoCoV3Config, MoCoV3LossConfig
 from ssl_moco_v3.loss import MoCoV3Loss
 
 #: solo-learn's CIFAR recipe (scripts/pretrain/cifar/mocov3.yaml): asymmetric (BYOL) views,
-#: LARS, lr 0.3 per 256 images, weight decay 1e-6, T 0.2; the official ResNet-50 recipe is
-#: LARS, lr 0.6 (100 epochs) or 0.3 (300+) per 256 images, weight decay 1e-6, T 1.0.
+#: LARS (eta 0.02, clipped), lr 0.3 per 256 images, weight decay 1e-6, T 0.2; the official
+#: ResNet-50 recipe is LARS, lr 0.6 (100 epochs) or 0.3 (300+) per 256 images, weight decay 1e-6, T 1.0.
 DEFAULTS = {
     "views": "byol",
     "loss": "moco-v3",
     "optimizer": "lars",
+    "lars_eta": 0.02,
+    "lars_clip": True,
     "lr": 0.3,
     "weight_decay": 1e-6,
     "options": {"loss": {"moco-v3": {"temperature": 0.2}}},

@@ -1,4 +1,4 @@
-"""The ``ssl`` command line: ``run``, ``eval``, ``plugins``, ``describe`` and plugin-added commands."""
+"""The ``ssl`` command line: ``run``, ``eval``, ``export``, ``push``, ``plugins``, ``describe`` and plugin-added commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ssl_core.cli.describe import describe_command
 from ssl_core.cli.eval import eval_command
 from ssl_core.cli.plugins_list import plugins_command
 from ssl_core.cli.run import run_command
+from ssl_core.cli.share import export_command, push_command
 from ssl_core.errors import USER_ERRORS
 
 
@@ -24,6 +25,8 @@ cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(describe_command)
 cli.add_command(eval_command)
+cli.add_command(export_command)
+cli.add_command(push_command)
 plugins.load_plugins()
 plugins.pm.hook.register_commands(cli=cli)
 

@@ -36,6 +36,8 @@ from ssl_core.cli.tables import print_table
 @click.option("--overwrite", is_flag=True, help="Start over in an existing run folder (its run's files are removed first).")
 @click.option("--max-bad-steps", type=int, metavar="K",
               help="Skip up to K steps with a non-finite loss or gradient instead of stopping (default 0).")
+@click.option("--init-from", metavar="PATH_OR_REPO",
+              help="Start the encoder from shared weights: an exported folder, a run folder or a Hub repo id.")
 def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, **fields) -> None:
     """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
     encoder.safetensors to the output folder."""

@@ -47,13 +47,17 @@ def _use_cifar_stem(choice: bool | None, image_size: int) -> bool:
 
 
 def _finish(model: ResNet, channels: int, cifar_stem: bool) -> ResNet:
-    """Apply the stem choice, drop the classifier and record ``feature_dim``."""
+    """Apply the stem choice, drop the classifier and record ``feature_dim``.
+
+    A replaced stem gets the kaiming-normal fan_out init torchvision gives every other conv."""
     width = model.conv1.out_channels
     if cifar_stem:
         model.conv1 = nn.Conv2d(channels, width, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
     elif channels != 3:
         model.conv1 = nn.Conv2d(channels, width, kernel_size=7, stride=2, padding=3, bias=False)
+    if cifar_stem or channels != 3:
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.feature_dim = model.fc.in_features
     model.fc = nn.Identity()
     return model

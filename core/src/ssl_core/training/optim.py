@@ -11,36 +11,43 @@ from torch.optim import Optimizer
 class LARS(Optimizer):
     """SGD with momentum and a layer-wise trust ratio (You et al., 2017).
 
-    For each parameter (biases and norm parameters are put in groups with ``lars=False`` and
-    no weight decay, as in SimCLR):
+    For each weight ``w`` with gradient ``g`` (biases and norm parameters are put in groups
+    with ``lars=False`` and no weight decay, as in SimCLR), with global lr ``lr``:
 
-        g <- g + wd * w;   g <- g * eta * |w| / |g|  (if lars and both norms > 0)
-        v <- momentum * v + g;   w <- w - lr * v
+        trust = eta * |w| / (|g| + wd * |w|)          (1 if either norm is 0)
+        local = min(trust, lr) if clip else lr * trust
+        v <- momentum * v + (local / lr) * (g + wd * w);   w <- w - lr * v
+
+    ``eta`` 0.001 without clipping is the LARS and SimCLR papers' rule; ``clip`` is LARC
+    (NVIDIA apex) as solo-learn's CIFAR recipes use it (eta 0.02).
     """
 
     def __init__(self, params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                 eta: float = 0.02) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, lars=True))
+                 eta: float = 0.001, clip: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta,
+                                  "clip": clip, "lars": True})
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         """One update of every parameter with a gradient."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
+            wd, lr = group["weight_decay"], group["lr"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad.clone()
+                grad = p.grad.add(p, alpha=wd) if wd else p.grad.clone()
                 if group["lars"]:
-                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(grad)
-                    trust = torch.where((w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, 1.0)
-                    grad.mul_(trust)
+                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(p.grad)
+                    trust = group["eta"] * w_norm / (g_norm + wd * w_norm)
+                    scale = trust.div(lr).clamp(max=1.0) if group["clip"] else trust
+                    grad.mul_(torch.where((w_norm > 0) & (g_norm > 0), scale, 1.0))
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = grad.clone()
                 else:
                     state["momentum_buffer"].mul_(group["momentum"]).add_(grad)
-                p.add_(state["momentum_buffer"], alpha=-group["lr"])
+                p.add_(state["momentum_buffer"], alpha=-lr)
         return loss
 
 
@@ -60,13 +67,14 @@ def _split_lars_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_optimizer(name: str, groups: list[dict[str, Any]], lr: float, momentum: float,
-                    weight_decay: float) -> Optimizer:
+                    weight_decay: float, lars_eta: float = 0.001, lars_clip: bool = False) -> Optimizer:
     """The optimiser ``name`` (sgd, lars, adamw) over ``groups``; each group keeps its own keys."""
     groups = [g for g in groups if list(g["params"])]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "lars":
-        return LARS(_split_lars_groups(groups), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return LARS(_split_lars_groups(groups), lr=lr, momentum=momentum, weight_decay=weight_decay, eta=lars_eta,
+                    clip=lars_clip)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; valid: sgd, lars, adamw")

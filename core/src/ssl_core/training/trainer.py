@@ -133,6 +133,9 @@ class Trainer:
                                num_classes=data.num_classes, batch_size=cfg.batch_size,
                                steps_per_epoch=steps_per_epoch, epochs=cfg.epochs)
         context.encoder = self._create("encoder", cfg.encoder, context)
+        if cfg.init_from and self.resume_from is None:  # a resumed run's checkpoint holds the weights
+            self._init_encoder(context.encoder)
+        self._input = {"image_size": str(data.image_size), "channels": str(data.channels)}
         context.loss = self._create("loss", cfg.loss, context)
         self.views = context.views = self._create("views", cfg.views, context)
         self.branch = context.branch = self._create("branch", cfg.branch, context)
@@ -141,6 +144,18 @@ class Trainer:
         self.model = SSLModel(self.branch, regularizers)
         top: list[Component] = [self.views, context.loss, self.branch, *regularizers.values(), *self.callbacks]
         self.components = [c for component in top for c in walk(component)]
+
+    def _init_encoder(self, encoder: nn.Module) -> None:
+        """Copy the shared weights of ``init_from`` into the run's freshly built encoder."""
+        from ssl_core.sharing import load_encoder
+
+        shared = load_encoder(self.config.init_from)
+        try:
+            encoder.load_state_dict(shared.state_dict(), strict=True)
+        except RuntimeError as exc:
+            raise ConfigError(f"--init-from {self.config.init_from}: its weights ({shared.ssl_name}) do not fit this "
+                              f"run's encoder {self.config.encoder!r} with its options; give the same --encoder and "
+                              f"options: {str(exc).splitlines()[0]} ...") from None
 
     def _output_dir(self) -> Path:
         if self.config.output_dir is None:
@@ -237,7 +252,8 @@ class Trainer:
         self.guard.check(self.steps_per_epoch)
         encoder = self.accelerator.unwrap_model(self.model).branch.encoder
         options = to_plain(self.config)["options"]["encoder"][self.config.encoder]
-        self.folder.write_encoder(encoder.state_dict(), {"encoder": self.config.encoder, "options": json.dumps(options)})
+        self.folder.write_encoder(encoder.state_dict(), {"encoder": self.config.encoder, "options": json.dumps(options),
+                                                         **self._input})
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -309,7 +325,8 @@ class Trainer:
         if acc.num_processes > 1:
             self._keep_own_parameters_out_of_ddp(groups)
         self.peak_lr = cfg.lr * cfg.batch_size / 256
-        self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay)
+        self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay,
+                                         lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
         self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
         self.views = self.views.to(acc.device) if isinstance(self.views, nn.Module) else self.views
         ctx = TrainContext(accelerator=acc, model=self.model, branch=acc.unwrap_model(self.model).branch, data=data,

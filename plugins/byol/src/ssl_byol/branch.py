@@ -22,6 +22,9 @@ class BYOLConfig:
     base_tau: float = option(0.99, "target momentum at the first step", validator=probability, converter=float)
     final_tau: float = option(1.0, "target momentum at the last step (cosine schedule)",
                               validator=probability, converter=float)
+    concat_views: bool = option(False, "run the views through each network in one concatenated forward (batch-norm "
+                                "statistics over both views); false: one forward per view, as the paper's code, "
+                                "lightly and solo-learn")
 
 
 class BYOLBranch(Branch):
@@ -34,7 +37,9 @@ class BYOLBranch(Branch):
     g'), a momentum copy of (f, g) updated after each optimiser step:
     ``theta' <- tau theta' + (1 - tau) theta`` with ``tau`` rising from ``base_tau`` to
     ``final_tau`` on a cosine over the run's steps. It runs in train mode with its own BN
-    statistics, is part of the module (checkpointed) and is never in the optimiser.
+    statistics, is part of the module (checkpointed) and is never in the optimiser. Online
+    network and target run one forward per view (per-view batch-norm statistics) unless
+    ``concat_views``.
     """
 
     loss_input_kind = "prediction-target"
@@ -42,6 +47,7 @@ class BYOLBranch(Branch):
     def __init__(self, config: BYOLConfig, context: BuildContext) -> None:
         super().__init__(context.encoder, context.loss)
         self.config = config
+        self.concat_views = config.concat_views
         self.projector = ProjectionHead(self.encoder.feature_dim, config.hidden_dim, config.out_dim)
         self.predictor = ProjectionHead(config.out_dim, config.pred_hidden_dim, config.out_dim)
         self.target_encoder = momentum_copy(self.encoder)
@@ -57,11 +63,16 @@ class BYOLBranch(Branch):
         """The online encoder, projector and predictor."""
         return {"encoder": self.encoder, "projector": self.projector, "predictor": self.predictor}
 
+    def _target(self, module: nn.Module, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A target module on each view, batched like the online network (``concat_views``)."""
+        if self.concat_views:
+            return list(module(torch.cat(inputs)).split([x.shape[0] for x in inputs]))
+        return [module(x) for x in inputs]
+
     @torch.no_grad()
     def teacher_features(self, batch: Batch) -> list[torch.Tensor | None]:
         """The target encoder's pooled features ``f'(x_i)`` of both views (no gradient)."""
-        views = batch.views[:2]
-        return list(self.target_encoder(torch.cat(views)).split(views[0].shape[0]))
+        return self._target(self.target_encoder, batch.views[:2])
 
     def loss_from_features(self, features: list[torch.Tensor],
                            teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
@@ -71,7 +82,7 @@ class BYOLBranch(Branch):
         z = self.per_view("projector", features)
         p1, p2 = self.per_view("predictor", z)
         with torch.no_grad():
-            t1, t2 = self.target_projector(torch.cat(teacher)).split(teacher[0].shape[0])
+            t1, t2 = self._target(self.target_projector, teacher)
         loss = self.criterion(p1, t2).loss + self.criterion(p2, t1).loss
         with torch.no_grad():
             z_std = F.normalize(torch.cat(z).float(), dim=1).std(dim=0).mean()

@@ -10,11 +10,14 @@ DEFAULTS = {
     "options": {"loss": {"nt-xent": {"temperature": 0.2}}},
 }
 
-#: SimCLR v2 (Chen et al., 2020b): T 0.1, LARS, weight decay 1e-4, lr 6.4 at batch 4096 (0.4 per 256 images).
+#: SimCLR v2 (Chen et al., 2020b): T 0.1, LARS (eta 0.001, no clipping), weight decay 1e-4, lr 6.4 at batch 4096
+#: (0.4 per 256 images).
 DEFAULTS_V2 = {
     "views": "simclr",
     "loss": "nt-xent",
     "optimizer": "lars",
+    "lars_eta": 0.001,
+    "lars_clip": False,
     "lr": 0.4,
     "weight_decay": 1e-4,
     "options": {"loss": {"nt-xent": {"temperature": 0.1}}},

@@ -25,6 +25,9 @@ class SimSiamConfig:
     out_dim: int = option(2048, "projection (and prediction) dimension", validator=positive)
     pred_hidden_dim: int = option(512, "predictor bottleneck width", validator=positive)
     fixed_predictor_lr: bool = option(True, "keep the predictor at the peak lr (no schedule)")
+    concat_views: bool = option(False, "run the views through each network in one concatenated forward (batch-norm "
+                                "statistics over both views); false: one forward per view, as the paper's code, "
+                                "lightly and solo-learn")
 
 
 class SimSiamBranch(Branch):
@@ -34,7 +37,8 @@ class SimSiamBranch(Branch):
         L = crit(p_1, sg(z_2)) / 2 + crit(p_2, sg(z_1)) / 2
 
     With ``neg-cosine``, ``crit(p, z) = -mean cos(p, z)``. The gradient reaches ``z_i`` only
-    through ``p_i``. With ``fixed_predictor_lr`` the predictor is a ``fixed_lr`` group.
+    through ``p_i``. With ``fixed_predictor_lr`` the predictor is a ``fixed_lr`` group. Each
+    view runs its own forward (per-view batch-norm statistics) unless ``concat_views``.
     """
 
     loss_input_kind = "prediction-target"
@@ -42,6 +46,7 @@ class SimSiamBranch(Branch):
     def __init__(self, config: SimSiamConfig, context: BuildContext) -> None:
         super().__init__(context.encoder, context.loss)
         self.fixed_predictor_lr = config.fixed_predictor_lr
+        self.concat_views = config.concat_views
         self.projector = SimSiamProjector(self.encoder.feature_dim, config.hidden_dim, config.out_dim,
                                           config.projector_layers)
         self.predictor = ProjectionHead(config.out_dim, config.pred_hidden_dim, config.out_dim)

@@ -1,0 +1,169 @@
+"""This project's classic methods against the same methods built from lightly 1.6's modules,
+under the CPU benchmark protocol (benchmarks/README.md), on the CIFAR-10 subset.
+
+    .venv/bin/python benchmarks/peers.py [--methods byol,simsiam] [--side ours|lightly|both] [--epochs N] [--force]
+
+Our rows are ordinary ``ssl run`` configurations (``--branch METHOD`` at its defaults). A
+lightly row trains in a child process running ``benchmarks/peers_lightly.py METHOD FOLDER``
+with the peers venv's python (``benchmarks/cache/peers-venv``, created here when missing:
+lightly never goes into ``.venv``), which writes a run-folder-like result; both kinds are
+then evaluated by the same ``worker.py evaluate trained FOLDER cifar10`` child. Every
+configuration is cached in its folder's ``result.json`` (``--force`` redoes it); a killed
+lightly training continues from its last epoch. ``--smoke`` (hidden): lightly rows train 1
+epoch on 512 images, ours 1 epoch, everything in ``benchmarks/cache/peers-smoke/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import protocol as p
+
+METHODS = ("simclr", "moco-v2", "byol", "simsiam", "swav")
+PEERS_VENV = p.CACHE / "peers-venv"
+PEERS_PYTHON = PEERS_VENV / "bin" / "python"
+LIGHTLY_SCRIPT = p.BENCHMARKS / "peers_lightly.py"
+LIGHTLY = "lightly>=1.6,<1.7"
+SMOKE_TRAIN = 512
+SMOKE = p.CACHE / "peers-smoke"
+
+
+def ensure_peers_venv() -> None:
+    """Create ``benchmarks/cache/peers-venv`` (torch as in .venv, the project editable, lightly 1.6) if missing."""
+    if PEERS_PYTHON.exists():
+        return
+    pip = [str(PEERS_VENV / "bin" / "pip"), "install"]
+    editable = [x for d in ("core", "plugins/augment", "plugins/losses", "plugins/shapes", "plugins/simclr",
+                            "plugins/moco", "plugins/byol", "plugins/simsiam", "plugins/swav") for x in ("-e", d)]
+    steps = [["python3.11", "-m", "venv", str(PEERS_VENV)], pip + ["torch==2.14.1", "torchvision==0.29.1"],
+             pip + editable, pip + [LIGHTLY]]
+    print(f"creating {p.relative(PEERS_VENV)} (lightly, benchmark-only)", flush=True)
+    for command in steps:
+        subprocess.run(command, cwd=p.ROOT, check=True)
+    check = subprocess.run([str(PEERS_PYTHON), "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                           text=True, check=True)
+    if not check.stdout.startswith("2.14.1"):
+        sys.exit(f"lightly changed torch to {check.stdout.strip()}; reinstall it with --no-deps (see README)")
+
+
+def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: int | None) -> dict[str, Any]:
+    """Train ``method`` with lightly's modules (once; resumed if killed), then evaluate as any run folder."""
+    name = f"lightly-{method}"
+    if force:
+        shutil.rmtree(folder, ignore_errors=True)
+    if not (folder / "result.json").exists() and not (folder / "train.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [p.relative(PEERS_PYTHON), p.relative(LIGHTLY_SCRIPT), method, p.relative(folder),
+                   "--epochs", str(epochs)] + (["--num-train", str(num_train)] if num_train else [])
+        print(f"{name}: training with lightly, log {p.relative(folder / 'train.log')}", flush=True)
+        child = p.run_child(command, folder / "train.log")
+        (folder / "train.json").write_text(json.dumps(
+            {"command": shlex.join(command), "process_wall_s": child.wall_s, "process_cpu_s": child.cpu_s,
+             "peak_rss_mib": child.peak_rss_mib}, indent=1))
+    # train.json exists, so the harness only evaluates and builds the row (or reads result.json)
+    return p.run_configuration(p.Configuration(name), folder, epochs, False)
+
+
+def before_rows() -> dict[str, dict[str, Any]]:
+    """Our CIFAR-10 rows of results/methods.json (the 'before' numbers), by name."""
+    path = p.RESULTS / "methods.json"
+    if not path.exists():
+        return {}
+    payload = json.loads(path.read_text())
+    return {r["name"]: {**r, "name": f"ours, before ({payload['date'][:10]}, methods.json)"}
+            for r in payload["rows"] if r["dataset"] == "cifar10"}
+
+
+def page(protocol: dict[str, Any], host: dict[str, Any], floors: list[dict], tables: dict[str, list[dict]],
+         notes: list[str]) -> str:
+    lines = ["# peers: ours against lightly 1.6", "", "Protocol (benchmarks/README.md):", ""]
+    lines += [f"- **{key}**: {text}" for key, text in protocol.items()]
+    lines += ["", (f"Machine: {host['nproc']} CPUs (nproc), {host['cpu']}, torch {host['torch']}, "
+                   f"Python {host['python']}, commit {host['git_commit']}. Test set: 1,000 images, so one "
+                   "standard error of a top-1 near 50% is about 1.6 points; differences below about 3 points "
+                   "are noise."), ""]
+    lines += ["The lightly rows use lightly's heads, losses, momentum utilities and transforms around our "
+              "encoder, data, optimizer and lr schedule; where they must differ is listed at the top of "
+              "`benchmarks/peers_lightly.py`. Their train wall s has no per-epoch k-NN monitor (ours has): "
+              "compare images/s.", *notes]
+
+    def table(rows: list[dict]) -> list[str]:
+        out = ["| " + " | ".join(p.TABLE_HEADER) + " |", "|" + " --- |" * len(p.TABLE_HEADER)]
+        return out + ["| " + " | ".join(p.table_cells(r)) + " |" for r in rows]
+
+    if floors:
+        lines += ["", "## floors", "", *table(floors)]
+    for method, rows in tables.items():
+        lines += ["", f"## {method}", "", *table(rows)]
+    every = floors + [r for rows in tables.values() for r in rows]
+    if any(p.disturbed(r) for r in every):
+        lines += ["", f"{p.DISTURBED} disturbed: train CPU s below {p.QUIET_CPU_PER_WALL} x train wall s; its "
+                      "timings are not valid, its accuracies are."]
+    lines += ["", "Commands:", ""] + [f"- {r['name']}: `{r['command']}`" for r in every]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Ours against lightly 1.6 under the CPU protocol.")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--side", choices=("ours", "lightly", "both"), default="both")
+    parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="training epochs (other than 30: a smoke test)")
+    parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    if not p.PYTHON.exists():
+        sys.exit("no virtual environment at .venv; run .ci/setup first")
+    epochs = 1 if args.smoke else args.epochs
+    official = epochs == p.EPOCHS and not args.smoke
+    p.prepare_data()
+    if args.side != "ours":
+        ensure_peers_venv()
+    work = SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep"
+    floors = [p.run_configuration(c, work / c.name, epochs, args.force) for c in p.FLOORS]
+    before = before_rows() if official else {}
+    tables: dict[str, list[dict]] = {}
+    for method in methods:
+        rows = [before[method]] if method in before else []
+        if args.side in ("ours", "both"):
+            row = p.run_configuration(p.Configuration(f"ours-{method}", ("--branch", method)),
+                                      work / f"ours-{method}", epochs, args.force)
+            rows.append({**row, "name": "ours, now"})
+        if args.side in ("lightly", "both"):
+            row = lightly_row(method, work / f"lightly-{method}", epochs, args.force,
+                              SMOKE_TRAIN if args.smoke else None)
+            rows.append({**row, "name": "lightly 1.6"})
+        tables[method] = rows
+    protocol = dict(p.PROTOCOL)
+    notes = []
+    if not official:
+        protocol["training"] += f" -- SMOKE TEST: {epochs} epoch(s) instead of {p.EPOCHS}"
+        if args.smoke:
+            protocol["training"] += f"; lightly rows train on {SMOKE_TRAIN} seeded training images"
+        notes = ["", "**Smoke test: not the protocol; the numbers only show that every row runs.**"]
+    host = p.machine()
+    out = p.RESULTS if official else (SMOKE if args.smoke else p.CACHE / "smoke-results")
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "peers", "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": protocol,
+               "machine": host, "floors": floors, "methods": tables}
+    (out / "peers.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / "peers.md").write_text(page(protocol, host, floors, tables, notes))
+    print(f"\npeers ({epochs} epochs; {p.relative(out / 'peers')}.json, .md)")
+    print("\nfloors\n" + p.text_table([p.table_cells(r) for r in floors]))
+    for method, rows in tables.items():
+        print(f"\n{method}\n" + p.text_table([p.table_cells(r) for r in rows]))
+
+
+if __name__ == "__main__":
+    main()
