@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -147,6 +148,15 @@ def test_ssl_eval_scores_an_exported_folder(exported):
     result = CliRunner().invoke(cli, ["eval", str(exported), "--protocol", "knn", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert (exported / "eval-knn.json").is_file()
+
+
+def test_ssl_eval_on_an_export_without_its_local_dataset_says_why(exported, tmp_path):
+    copy = tmp_path / "export"
+    shutil.copytree(exported, copy)
+    config = yaml.safe_load((copy / "run_config.yaml").read_text())
+    (copy / "run_config.yaml").write_text(yaml.safe_dump({**config, "dataset": None}))  # as for a local path
+    result = CliRunner().invoke(cli, ["eval", str(copy), "--protocol", "knn", "--device", "cpu"])
+    assert result.exit_code != 0 and "exported from a run on a local path" in str(result.exception)
 
 
 def _init_from_trainer(exported, tmp_path, encoder: str, widths: str) -> Trainer:

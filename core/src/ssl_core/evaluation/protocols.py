@@ -187,6 +187,9 @@ def load_run(run_dir: str | Path, device: str = "auto") -> EvalRun:
         config = folder.read_config()
     except FileNotFoundError as exc:
         raise EvalError(str(exc)) from None
+    if not config.get("dataset"):  # an export drops a local dataset path (nothing local is published)
+        raise EvalError(f"{run_dir} names no dataset: it was exported from a run on a local path, which "
+                        "export leaves out; evaluate the original run folder instead")
     source, implied = dataset_source(config.get("dataset", "shapes"))
     options = {**implied, **config.get("options", {}).get("dataset", {}).get(source, {})}
     data = registry.create("dataset", source, BuildContext(), **options)
