@@ -111,12 +111,19 @@ def page(protocol: dict[str, Any], host: dict[str, Any], floors: list[dict], tab
     return "\n".join(lines) + "\n"
 
 
+def _cached(folder: Path) -> bool:
+    """Whether a configuration's row is cached (``--report`` shows only those)."""
+    return (folder / "result.json").is_file()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Ours against lightly 1.6 under the CPU protocol.")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument("--side", choices=("ours", "lightly", "both"), default="both")
     parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="training epochs (other than 30: a smoke test)")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing: write the results page from the rows already cached")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -136,11 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     tables: dict[str, list[dict]] = {}
     for method in methods:
         rows = [before[method]] if method in before else []
-        if args.side in ("ours", "both"):
+        if args.side in ("ours", "both") and not (args.report and not _cached(work / f"ours-{method}")):
             row = p.run_configuration(p.Configuration(f"ours-{method}", ("--branch", method)),
                                       work / f"ours-{method}", epochs, args.force)
             rows.append({**row, "name": "ours, now"})
-        if args.side in ("lightly", "both"):
+        if args.side in ("lightly", "both") and not (args.report and not _cached(work / f"lightly-{method}")):
             row = lightly_row(method, work / f"lightly-{method}", epochs, args.force,
                               SMOKE_TRAIN if args.smoke else None)
             rows.append({**row, "name": "lightly 1.6"})
