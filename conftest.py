@@ -1,8 +1,8 @@
 """Test-suite setup shared by tests/ and plugins/*/tests.
 
 Only this repository's plugins are loaded (SSL_LOAD_PLUGINS: plugins/* and the contrib
-packages in CONTRIB_PLUGINS), so stray installed plugins never change a test; nothing touches
-the network.
+packages in CONTRIB_PLUGINS), so stray installed plugins never change a test; the ``plots``
+callback is left out of every run (SSL_NO_CALLBACK); nothing touches the network.
 """
 
 import os
@@ -20,6 +20,8 @@ REPO_PLUGINS = sorted(
     + list(CONTRIB_PLUGINS)
 )
 os.environ["SSL_LOAD_PLUGINS"] = ",".join(REPO_PLUGINS)
+# the suite's tiny runs draw no plots (ssl-plots' default callback); its own tests turn it back on
+os.environ["SSL_NO_CALLBACK"] = "plots"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -1,7 +1,8 @@
 """This project's classic methods against the same methods built from lightly 1.6's modules,
 under the CPU benchmark protocol (benchmarks/README.md), on the CIFAR-10 subset.
 
-    .venv/bin/python benchmarks/peers.py [--methods byol,simsiam] [--side ours|lightly|both] [--epochs N] [--force]
+    .venv/bin/python benchmarks/peers.py [--methods byol,simsiam] [--side ours|lightly|both] [--ablations]
+        [--epochs N] [--force]
 
 Our rows are ordinary ``ssl run`` configurations (``--branch METHOD`` at its defaults). A
 lightly row trains in a child process running ``benchmarks/peers_lightly.py METHOD FOLDER``
@@ -9,7 +10,11 @@ with the peers venv's python (``benchmarks/cache/peers-venv``, created here when
 lightly never goes into ``.venv``), which writes a run-folder-like result; both kinds are
 then evaluated by the same ``worker.py evaluate trained FOLDER cifar10`` child. Every
 configuration is cached in its folder's ``result.json`` (``--force`` redoes it); a killed
-lightly training continues from its last epoch. ``--smoke`` (hidden): lightly rows train 1
+lightly training continues from its last epoch. The results page keeps the rows of the
+previous ``results/peers.json`` that this invocation did not produce (a row is replaced
+only by a new row of the same method and name), so methods and sides can be run one at a
+time. ``--ablations`` adds, for BYOL, one row per dynamics fix undone on its own
+(``ABLATIONS``): the separate effect of each. ``--smoke`` (hidden): lightly rows train 1
 epoch on 512 images, ours 1 epoch, everything in ``benchmarks/cache/peers-smoke/``.
 """
 
@@ -34,6 +39,13 @@ LIGHTLY_SCRIPT = p.BENCHMARKS / "peers_lightly.py"
 LIGHTLY = "lightly>=1.6,<1.7"
 SMOKE_TRAIN = 512
 SMOKE = p.CACHE / "peers-smoke"
+#: BYOL with one fix of the dynamics issue undone at a time: (row name, folder, extra ssl run args).
+ABLATIONS = {"byol": (
+    ("ours, now but concat_views=true (old batch norm over both views)", "ours-byol-concat-views",
+     ("--set", "branch.concat_views=true")),
+    ("ours, now but lars_clip=false (old unclipped LARS, eta 0.02)", "ours-byol-lars-unclipped",
+     ("--set", "run.lars_clip=false")),
+)}
 
 
 def ensure_peers_venv() -> None:
@@ -111,6 +123,28 @@ def page(protocol: dict[str, Any], host: dict[str, Any], floors: list[dict], tab
     return "\n".join(lines) + "\n"
 
 
+def merge_previous(path: Path, floors: list[dict], tables: dict[str, list[dict]]
+                   ) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Keep the rows of the previous results at ``path`` that this invocation did not produce.
+
+    A floor or method row is replaced only by a new row of the same name (and method); a kept
+    row records when and at which commit it was measured (``measured``)."""
+    if not path.exists():
+        return floors, tables
+    previous = json.loads(path.read_text())
+    kept = f"{previous['date'][:10]} {previous['machine']['git_commit']}"
+
+    def merged(old: list[dict], new: list[dict]) -> list[dict]:
+        by_name = {r["name"]: r for r in new}
+        out = [by_name.pop(r["name"], {"measured": kept, **r}) for r in old]
+        return out + list(by_name.values())
+
+    floors = merged(previous.get("floors", []), floors) if not floors else floors
+    out = {method: merged(rows, tables.get(method, [])) for method, rows in previous.get("methods", {}).items()}
+    out.update({m: rows for m, rows in tables.items() if m not in out})
+    return floors, out
+
+
 def _cached(folder: Path) -> bool:
     """Whether a configuration's row is cached (``--report`` shows only those)."""
     return (folder / "result.json").is_file()
@@ -119,8 +153,13 @@ def _cached(folder: Path) -> bool:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Ours against lightly 1.6 under the CPU protocol.")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
-    parser.add_argument("--side", choices=("ours", "lightly", "both"), default="both")
+    parser.add_argument("--side", choices=("ours", "lightly", "both", "none"), default="both",
+                        help="which rows to train (none: only --ablations)")
     parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="training epochs (other than 30: a smoke test)")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also train the rows that undo one dynamics fix each (BYOL; see ABLATIONS)")
+    parser.add_argument("--no-floors", action="store_true",
+                        help="keep the floors of the previous results instead of evaluating them")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
     parser.add_argument("--report", action="store_true",
                         help="train nothing: write the results page from the rows already cached")
@@ -135,11 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     epochs = 1 if args.smoke else args.epochs
     official = epochs == p.EPOCHS and not args.smoke
     p.prepare_data()
-    if args.side != "ours":
+    if args.side in ("lightly", "both"):
         ensure_peers_venv()
     work = SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep"
-    floors = [p.run_configuration(c, work / c.name, epochs, args.force) for c in p.FLOORS]
+    floors = [] if args.no_floors else [p.run_configuration(c, work / c.name, epochs, args.force) for c in p.FLOORS]
     before = before_rows() if official else {}
+    if official and (p.RESULTS / "peers.json").exists():  # a before row, once recorded, stays the before row
+        kept = json.loads((p.RESULTS / "peers.json").read_text()).get("methods", {})
+        before = {m: r for m, r in before.items() if not any(x["name"].startswith("ours, before") for x in kept.get(m, []))}
     tables: dict[str, list[dict]] = {}
     for method in methods:
         rows = [before[method]] if method in before else []
@@ -151,6 +193,11 @@ def main(argv: list[str] | None = None) -> None:
             row = lightly_row(method, work / f"lightly-{method}", epochs, args.force,
                               SMOKE_TRAIN if args.smoke else None)
             rows.append({**row, "name": "lightly 1.6"})
+        for name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
+            if not (args.report and not _cached(work / folder)):
+                row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra)), work / folder, epochs,
+                                          args.force)
+                rows.append({**row, "name": name})
         tables[method] = rows
     protocol = dict(p.PROTOCOL)
     notes = []
@@ -162,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     host = p.machine()
     out = p.RESULTS if official else (SMOKE if args.smoke else p.CACHE / "smoke-results")
     out.mkdir(parents=True, exist_ok=True)
+    if official:
+        floors, tables = merge_previous(out / "peers.json", floors, tables)
     payload = {"benchmark": "peers", "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": protocol,
                "machine": host, "floors": floors, "methods": tables}
     (out / "peers.json").write_text(json.dumps(payload, indent=1) + "\n")

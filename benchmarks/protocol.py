@@ -276,16 +276,22 @@ def markdown(benchmark: str, protocol: dict[str, Any], host: dict[str, Any], row
                 f"below {QUIET_CPU_PER_WALL} x train wall s), so its images/s and wall time are not valid; "
                 "accuracies are (CPU training is deterministic).")
         lines += ["", note]
+    if any("measured" in row for row in rows):
+        lines += ["", "When and at which commit each row was measured (rows are rerun one at a time with `--only`):", ""]
+        lines += [f"- {row['dataset']} / {row['name']}: {row['measured']}" for row in rows if "measured" in row]
     lines += ["", "Commands:", ""] + [f"- {row['dataset']} / {row['name']}: `{row['command']}`" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: int = EPOCHS,
-                  force: bool = False, datasets: tuple[str, ...] = ("cifar10",)) -> list[dict[str, Any]]:
+                  force: bool = False, datasets: tuple[str, ...] = ("cifar10",),
+                  only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Run every configuration on every dataset, print the tables, write ``<benchmark>.json`` and ``.md``.
 
     Results go to ``benchmarks/results/`` only at the protocol's epochs; other epoch counts
     (smoke tests) write to ``benchmarks/cache/smoke-results/`` and train in their own folders.
+    With ``only`` (configuration names), just those run and every other row of the previous
+    results file is kept as it was (with its own date and commit).
     """
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
@@ -293,8 +299,11 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
     if "cifar10" in datasets:
         prepare_data()
     work = CACHE / "runs" / f"{benchmark}-{epochs}ep"
+    unknown = [n for n in only if n not in {c.name for c in configurations}]
+    if unknown:
+        raise ValueError(f"unknown configuration(s) {unknown}; choose from {[c.name for c in configurations]}")
     rows = [run_configuration(c, work / c.name if d == "cifar10" else work / d / c.name, epochs, force, d)
-            for d in datasets for c in configurations]
+            for d in datasets for c in configurations if not only or c.name in only]
     protocol = dict(PROTOCOL)
     protocol["data"] = "; ".join(f"{d}: {DATASETS[d][1]}" for d in datasets)
     if epochs != EPOCHS:
@@ -302,8 +311,16 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
     host = machine()
     out = RESULTS if epochs == EPOCHS else CACHE / "smoke-results"
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": benchmark, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-               "protocol": protocol, "machine": host, "rows": rows}
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    if only and (out / f"{benchmark}.json").exists():
+        new = {(r["dataset"], r["name"]): {**r, "measured": f"{date[:10]} {host['git_commit']}"} for r in rows}
+        previous = json.loads((out / f"{benchmark}.json").read_text())
+        kept = f"{previous['date'][:10]} {previous['machine']['git_commit']}"
+        rows = [new.pop((r["dataset"], r["name"]), {"measured": kept, **r}) for r in previous["rows"]]
+        rows += list(new.values())
+        datasets = tuple(dict.fromkeys(r["dataset"] for r in rows))
+        protocol["data"] = "; ".join(f"{d}: {DATASETS[d][1]}" for d in datasets)
+    payload = {"benchmark": benchmark, "date": date, "protocol": protocol, "machine": host, "rows": rows}
     (out / f"{benchmark}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (out / f"{benchmark}.md").write_text(markdown(benchmark, protocol, host, rows))
     print(f"\n{benchmark} ({epochs} epochs; {relative(out / benchmark)}.json, .md)")
@@ -322,7 +339,10 @@ def main(benchmark: str, configurations: list[Configuration], argv: list[str] | 
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
     parser.add_argument("--dataset", action="append", choices=sorted(DATASETS),
                         help=f"run only on this dataset (repeatable; default: {', '.join(datasets)})")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only this configuration (repeatable) and keep the other rows of the previous results")
     args = parser.parse_args(argv)
     if not PYTHON.exists():
         sys.exit(f"no virtual environment at {relative(PYTHON.parent.parent)}; run .ci/setup first")
-    run_benchmark(benchmark, configurations, args.epochs, args.force, tuple(args.dataset or datasets))
+    run_benchmark(benchmark, configurations, args.epochs, args.force, tuple(args.dataset or datasets),
+                  tuple(args.only))

@@ -41,7 +41,8 @@ CASES = [
     ("dataset-empty", [*RUN, "--dataset", ""], "--dataset is empty; valid: registered datasets: hf"),
     ("parquet-without-image-column", [*RUN, "--dataset", "noimage.parquet", *HF], "no image column in {tmp}"),
     ("corrupt-image", [*RUN, "--dataset", "images", *HF], "{tmp}/images/a/0.png (row 0 of"),
-    ("corrupt-image-in-a-worker", [*RUN, "--dataset", "images2", *HF, "--batch-size", "2", "--set", "run.num_workers=1"],
+    ("corrupt-image-in-a-worker", [*RUN, "--dataset", "images2", *HF, "--batch-size", "2", "--set", "run.num_workers=1",
+                                   "--set", "dataset.in_memory=no"],
      "{tmp}/images2/b/1.png (row 3 of"),
     ("seed-negative", [*RUN, "--seed", "-1"], "seed -1 is out of range; valid: 0 to"),
     ("shapes-num-train-below-classes", [*RUN, "--set", "dataset.num_train=9"], "num_train 9 is out of range"),
@@ -57,6 +58,8 @@ CASES = [
     ("resume-other-optimizer", [*RESUME, "--set", "run.optimizer=adamw"], "optimizer: 'sgd' -> 'adamw'"),
     ("resume-no-epochs-left", ["run", "--resume", "{tmp}/done", "--epochs", "1"],
      "already trained 2 epochs, so epochs 1 leaves nothing to do"),
+    ("unknown-tracker", [*RUN, "--log-with", "tensorbord"], "--log-with 'tensorbord': unknown tracker; valid: aim,"),
+    ("log-every-steps-zero", [*RUN, "--set", "run.log_every_steps=0"], "'log_every_steps' must be > 0: 0"),
     ("resume-and-overwrite", [*RESUME, "--overwrite"], "--resume continues a run and --overwrite starts it over"),
     ("non-finite-loss", [*RUN, *TINY, "--set", "loss.temperature=1e-30"], "non-finite gradient at step 0 (epoch 1, lr"),
 ]

@@ -70,6 +70,16 @@ def test_every_run_field_can_be_set_with_set_run_field():
     assert resolve({}, ["run.branch=byol"]).loss == "normalized-mse"
 
 
+def test_ssl_no_callback_leaves_defaults_out_unless_asked_for(monkeypatch):
+    monkeypatch.setenv("SSL_NO_CALLBACK", "plots,knn-monitor,not-installed")
+    assert resolve({}).callback == []  # a name that is not installed is ignored
+    assert resolve({"callback": ["knn-monitor"]}).callback == ["knn-monitor"]  # asked for: kept
+    monkeypatch.setenv("SSL_NO_CALLBACK", "plots")
+    assert resolve({}).callback == ["knn-monitor"]
+    monkeypatch.setenv("SSL_NO_CALLBACK", "")
+    assert "plots" in resolve({}).callback  # ssl-plots' default callback, back without the variable
+
+
 def test_callbacks_are_the_defaults_plus_callback_minus_no_callback():
     assert resolve({}).callback == ["knn-monitor"]
     assert resolve({"no_callback": ["knn-monitor"]}).callback == []

@@ -32,6 +32,22 @@ def test_parquet_folder_in_the_cifar_form_loads_with_splits_and_labels(tmp_path)
     assert image.dtype == torch.uint8 and image.shape == (3, 8, 8) and (index, label) == (4, 1)
 
 
+@pytest.mark.parametrize("image_size", [None, 12])
+def test_a_split_decoded_once_holds_the_pixels_decoding_on_access_gives(tmp_path, monkeypatch, image_size):
+    from ssl_core.data import sources
+
+    folder = _parquet_folder(tmp_path, sizes=(("train", 1100), ("test", 6)))  # more rows than one chunk
+    options = {"path": str(folder), "cache_dir": str(tmp_path / "cache"), "image_size": image_size}
+    lazy = load_hf(HFDatasetConfig(**options, in_memory="no"))
+    eager = load_hf(HFDatasetConfig(**options))
+    assert isinstance(lazy.train, sources.HFImageDataset) and isinstance(eager.train, sources.TensorImageDataset)
+    assert torch.equal(eager.train.images, torch.stack([lazy.train[i][0] for i in range(len(lazy.train))]))
+    assert torch.equal(eager.train.labels, lazy.train.labels) and eager.train[7][1:] == lazy.train[7][1:]
+    monkeypatch.setattr(sources, "IN_MEMORY_LIMIT", 1100 * 3 * 8 * 8 - 1)  # auto: the train split no longer fits
+    assert isinstance(load_hf(HFDatasetConfig(path=str(folder), cache_dir=str(tmp_path / "cache"))).train,
+                      sources.HFImageDataset)
+
+
 def test_images_are_resized_to_the_asked_size(tmp_path):
     folder = _parquet_folder(tmp_path)
     data = load_hf(HFDatasetConfig(path=str(folder), image_size=16, cache_dir=str(tmp_path / "cache")))
@@ -77,8 +93,10 @@ def test_unreadable_data_is_a_dataset_error_naming_the_file(tmp_path):
         for i in range(2):
             Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / cls / f"{i}.png")
     (tmp_path / "imgs" / "b" / "1.png").write_bytes(b"not an image")
-    data = load_hf(HFDatasetConfig(path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "cache")))
-    with pytest.raises(DatasetError, match="b/1.png .*cannot be decoded"):
+    with pytest.raises(DatasetError, match="b/1.png .*cannot be decoded"):  # decoded once, at load
+        load_hf(HFDatasetConfig(path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "cache")))
+    data = load_hf(HFDatasetConfig(path=str(tmp_path / "imgs"), cache_dir=str(tmp_path / "cache"), in_memory="no"))
+    with pytest.raises(DatasetError, match="b/1.png .*cannot be decoded"):  # decoded on access
         [data.train[i] for i in range(len(data.train))]
     with pytest.raises(DatasetError, match="'no-such-name' is no local file or folder.*Hub") as raised:
         load_hf(HFDatasetConfig(path="no-such-name", cache_dir=str(tmp_path / "cache")))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ssl_core import BuildContext, create
-from ssl_sdclr.variants import BatchNormSet, conv_weight_names, run_variant
+from ssl_sdclr.variants import NormSet, pruned_weight_names, run_variant
 
 
 @pytest.mark.parametrize("size, cifar", [(32, True), (64, True), (96, False)])
@@ -38,7 +38,7 @@ def _tiny():
 
 def test_masked_variant_ignores_masked_weights_but_leaves_them_stored():
     encoder = _tiny()
-    names = conv_weight_names(encoder)
+    names = pruned_weight_names(encoder)
     assert "conv1.weight" in names and "layer2.0.downsample.0.weight" in names
     params = dict(encoder.named_parameters())
     masks = {n: (torch.rand_like(params[n]) > 0.5).float() for n in names}
@@ -60,7 +60,7 @@ def test_masked_variant_ignores_masked_weights_but_leaves_them_stored():
 
 def test_bn_sets_are_isolated():
     encoder = _tiny()
-    bn_set = BatchNormSet(encoder)
+    bn_set = NormSet(encoder)
     dense_before = {k: v.clone() for k, v in encoder.state_dict().items() if "running" in k}
     copy_before = {k: v.clone() for k, v in bn_set.state_dict().items() if "running" in k}
     run_variant(encoder, torch.randn(4, 3, 16, 16) + 3.0, bn_set=bn_set)

@@ -77,6 +77,7 @@ __all__ = [
     "hookimpl",
     "in_range",
     "load_encoder",
+    "load_run",
     "non_negative",
     "one_of",
     "option",
@@ -97,7 +98,7 @@ def __getattr__(name: str):
         from ssl_core.sharing import load_encoder
 
         return load_encoder
-    if name in ("EvalProtocol", "EvalRun"):  # imported lazily, as the trainer
+    if name in ("EvalProtocol", "EvalRun", "load_run"):  # imported lazily, as the trainer
         from ssl_core.evaluation import protocols
 
         return getattr(protocols, name)

@@ -12,6 +12,7 @@ validated option object, which the trainer builds the component from.
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,11 @@ class RunConfig:
                                          validator=non_negative)
     max_bad_steps: int = option(0, "steps with a non-finite loss or gradient that may be skipped before the run "
                                    "stops (above 0 costs one host sync per step)", validator=non_negative)
+    log_every_steps: int = option(10, "progress-bar update, tracker step log and non-finite check every N steps",
+                                  validator=positive)
+    log_with: list = option([], "experiment trackers of HF Accelerate (tensorboard, wandb, mlflow, ...)",
+                            converter=_names)
+    run_name: str | None = option(None, "the trackers' run name (None: the output folder's name)")
     init_from: str | None = option(None, "start the encoder from shared weights: an exported folder, a run folder "
                                          "or a Hub repo id (see ssl export, ssl push)")
     output_dir: str | None = option(None, "output folder (None: runs/<branch>-<time>)")
@@ -212,6 +218,9 @@ def _callbacks(raw: dict[str, Any]) -> list[str]:
     """The run's callbacks: the registered defaults plus ``callback`` minus ``no_callback``."""
     registered = registry.components("callback")
     extra, left_out = _names(raw.get("callback") or []), _names(raw.get("no_callback") or [])
+    # SSL_NO_CALLBACK (a comma list) leaves callbacks out of every run, e.g. a test suite's; names
+    # not installed are ignored, as the variable applies to every environment alike
+    left_out += [n for n in os.environ.get("SSL_NO_CALLBACK", "").split(",") if n in registered and n not in extra]
     for name in [*extra, *left_out]:
         if name == "checkpoint":
             raise ConfigError("'checkpoint' is no longer a callback: the trainer writes checkpoints; set the run "

@@ -8,6 +8,7 @@ entry is listed with its description alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -125,11 +126,16 @@ def _usage(source: str, encoder: dict[str, Any]) -> str:
     return text
 
 
+def _pictures(files: list[str]) -> list[str]:
+    """Markdown images of the exported pictures (``plots/*.png``), relative to the exported folder."""
+    return [f"![{Path(f).stem}]({f})" for f in files if f.startswith("plots/") and f.endswith(".png")]
+
+
 def model_card(name: str, source: str, encoder: dict[str, Any], config: dict[str, Any], summary: dict[str, Any],
                evals: dict[str, dict[str, Any]], files: list[str], license: str = "apache-2.0") -> ModelCard:
     """The card of an exported encoder; ``source`` is what ``load_encoder`` is given in its usage snippet."""
     dataset, hub_dataset = _dataset(config)
-    found = results(config, summary, evals)
+    found, pictures = results(config, summary, evals), _pictures(files)
     data = ModelCardData(
         library_name="ssl-core", pipeline_tag="image-feature-extraction", license=license, model_name=name,
         tags=["ssl-core", "self-supervised-learning", config["branch"], *config.get("regularizer", []),
@@ -161,6 +167,8 @@ def model_card(name: str, source: str, encoder: dict[str, Any], config: dict[str
         "Test-split top-1 accuracy (%) on the training dataset's own test split; each row says how it was "
         "measured." if found else "No evaluation was recorded (run `ssl eval RUN_DIR` before exporting).",
         *([_table(["protocol", "row", "metric", "value", "how it was measured"], result_rows)] if found else []),
+        *(["## Plots", "The run's pictures, drawn by ssl-plots (`ssl plot RUN_DIR`).", "\n\n".join(pictures)]
+          if pictures else []),
         "## Use", _usage(source, encoder).rstrip(),
         "## Files", "\n".join(f"- `{f}`" for f in files),
     ])

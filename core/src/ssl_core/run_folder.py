@@ -34,6 +34,8 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 ENCODER = "encoder.safetensors"
 CHECKPOINTS = "checkpoints"
+#: the logs of trackers that write locally (``--log-with tensorboard``).
+TRACKERS = "trackers"
 STATE_TENSORS = "state.safetensors"
 STATE_META = "state.json"
 EVAL_FEATURES = "eval-features.safetensors"
@@ -159,11 +161,12 @@ class RunFolder:
         return (self.path / CONFIG).is_file() or bool(self._checkpoints())
 
     def clear_run(self) -> None:
-        """Remove the run's files (configuration, metrics, summary, encoder, checkpoints, ``eval-*``
-        and every JSON written through ``write_json``), keeping the files ssl did not write."""
+        """Remove the run's files (configuration, metrics, summary, encoder, checkpoints, tracker logs,
+        ``eval-*`` and every JSON written through ``write_json``), keeping the files ssl did not write."""
         self.check_writable()
-        if self.checkpoints.is_dir():
-            shutil.rmtree(self.checkpoints)
+        for folder in (self.checkpoints, self.path / TRACKERS):
+            if folder.is_dir():
+                shutil.rmtree(folder)
         names = {CONFIG, METRICS, SUMMARY, ENCODER, EVAL_FEATURES, *(self.read_json(MANIFEST) or [])}
         for path in [*map(self.file, names), *self.path.glob("eval-*.json"), self.file(MANIFEST)]:
             path.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 An exported folder holds ``model.safetensors`` (the encoder alone, in torchvision's key layout,
 metadata ``format: pt`` plus its name and options), ``config.json`` (what rebuilds it), the
 model card ``README.md``, ``run_config.yaml`` (local paths made relative to the run folder or
-set to null), the run's metrics, summary and JSON results, and on request its checkpoints.
+set to null), the run's metrics, summary and JSON results, its pictures (``plots/*.png``, drawn by
+ssl-plots) and on request its checkpoints.
 Loading reads safetensors only, with ``strict=True``: never a pickle.
 """
 
@@ -33,6 +34,8 @@ from ssl_core.run_folder import (CHECKPOINTS, ENCODER, EXPORT_CARD, EXPORT_CONFI
                                  METRICS, STATE_META, SUMMARY, TENSOR_FORMAT, RunFolder, atomic_write, save_tensors)
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD
 
+#: the run folder's pictures (ssl-plots draws them), exported under the same name.
+PLOTS = "plots"
 #: files that are pickles: refused by name, never opened.
 PICKLES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
 
@@ -144,6 +147,9 @@ def export(run_dir: str | Path, out_dir: str | Path, *, include_checkpoints: boo
         copied = [p for p in (folder.file(METRICS), folder.file(SUMMARY), *folder.json_files()) if p.is_file()]
         for path in copied:
             shutil.copy2(path, tmp / path.name)
+        for picture in sorted(folder.file(PLOTS).glob("*.png")):
+            (tmp / PLOTS).mkdir(exist_ok=True)
+            shutil.copy2(picture, tmp / PLOTS / picture.name)
         if include_checkpoints and folder.checkpoints.is_dir():
             shutil.copytree(folder.checkpoints, tmp / CHECKPOINTS)
             for meta_file in (tmp / CHECKPOINTS).glob(f"*/{STATE_META}"):  # their configs hold local paths too

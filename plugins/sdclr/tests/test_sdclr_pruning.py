@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ssl_core import BuildContext, create
+from ssl_core import BuildContext, IncompatibleComponentsError, create
 from ssl_sdclr import SelfCompetitor, global_magnitude_masks, prune_count
 
 
@@ -68,3 +68,29 @@ def test_every_conv_is_masked_stem_and_shortcuts_included_and_nothing_else():
     assert "conv1.weight" in names  # the stem
     assert {"layer2.0.downsample.0.weight", "layer3.0.downsample.0.weight"} <= names  # shortcut convs
     assert not any("bn" in n or "downsample.1" in n for n in names)  # batch norms are never pruned
+
+
+class _Block(torch.nn.Module):
+    """A conv, linear layers and the norms of a ViT / ConvNeXt block, in miniature."""
+
+    def __init__(self, norm: torch.nn.Module) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.norm1, self.norm2, self.gn = torch.nn.LayerNorm(4), norm, torch.nn.GroupNorm(2, 4)
+        self.fc = torch.nn.Linear(4, 4)
+
+
+def test_linear_weights_are_masked_and_layer_and_group_norms_copied():
+    competitor = SelfCompetitor(_Block(torch.nn.RMSNorm(4)), 0.5)
+    assert competitor.weight_names == ["conv.weight", "fc.weight"]  # never a norm's or a bias
+    assert competitor.bn.paths == ["norm1", "norm2", "gn"]
+
+
+def test_a_norm_it_cannot_copy_is_refused_by_name():
+    class OddNorm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(4))
+
+    with pytest.raises(IncompatibleComponentsError, match=r"norm2 \(OddNorm\).*known: BatchNorm"):
+        SelfCompetitor(_Block(OddNorm()), 0.5)

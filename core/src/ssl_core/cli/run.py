@@ -38,7 +38,11 @@ from ssl_core.cli.tables import print_table
               help="Skip up to K steps with a non-finite loss or gradient instead of stopping (default 0).")
 @click.option("--init-from", metavar="PATH_OR_REPO",
               help="Start the encoder from shared weights: an exported folder, a run folder or a Hub repo id.")
-def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, **fields) -> None:
+@click.option("--log-with", multiple=True, metavar="TRACKER",
+              help="Log to an experiment tracker of HF Accelerate: tensorboard, wandb, mlflow, aim, comet_ml, ... "
+                   "(repeatable; off by default; local logs go to RUN_DIR/trackers).")
+@click.option("--run-name", help="The trackers' run name (default: the run folder's name).")
+def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, log_with, **fields) -> None:
     """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
     encoder.safetensors to the output folder."""
     from ssl_core.training.trainer import Trainer
@@ -46,6 +50,7 @@ def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_
     fields["regularizer"] = list(regularizer) or None
     fields["callback"] = list(callback) or None
     fields["no_callback"] = list(no_callback) or None
+    fields["log_with"] = list(log_with) or None
     trainer = Trainer(config_file, sets=list(sets), resume=resume, overwrite=overwrite, **fields)
     result = trainer.fit()
     if not trainer.accelerator.is_main_process:
@@ -62,6 +67,9 @@ def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_
         ("training wall time", f"{result.summary.get('wall_time_s', 0):.1f} s"),
         ("output", str(result.output_dir)),
     ]
+    if trainer.config.log_with:
+        rows.append(("trackers", f"{', '.join(trainer.config.log_with)} (tensorboard --logdir {result.output_dir})"
+                     if "tensorboard" in trainer.config.log_with else ", ".join(trainer.config.log_with)))
     print_table(["summary", ""], rows)
 
 

@@ -8,6 +8,9 @@ Local folders and Hub datasets are read with HF ``datasets``. The forms ``--data
 - a single ``.parquet`` file (a training split only);
 - a folder of images in class sub-folders (``imagefolder``);
 - a Hub dataset name (``uoft-cs/cifar10``), which needs the network unless it is cached.
+
+A split whose decoded images fit in ``IN_MEMORY_LIMIT`` bytes is decoded once, when the run
+starts, into one uint8 tensor (option ``in_memory``), so no training step waits on decoding.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ssl_core.errors import DatasetError
-from ssl_core.options import option
+from ssl_core.options import one_of, option
 
 NO_LABEL = -1
+#: ``in_memory: auto`` decodes a split once when its uint8 images take at most this many bytes.
+IN_MEMORY_LIMIT = 4 * 2**30
+#: rows read from the HF dataset at a time while decoding a split into memory.
+_DECODE_CHUNK = 512
 
 
 class ImageDataset(Dataset):
@@ -81,13 +89,37 @@ class HFImageDataset(ImageDataset):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int):
-        image = _image(self.data, self.image_column, index, self.source)
+    def _tensor(self, image: Image.Image) -> torch.Tensor:
         if image.size != (self.image_size, self.image_size):
             image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic
-        tensor = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+        return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+    def __getitem__(self, index: int):
+        tensor = self._tensor(_image(self.data, self.image_column, index, self.source))
         label = NO_LABEL if self.labels is None else int(self.labels[index])
         return tensor, index, label
+
+    def decoded(self, split: str) -> TensorImageDataset:
+        """Every image decoded once into one uint8 tensor, with a progress bar (the same pixels as
+        ``__getitem__``); an image that cannot be decoded is a DatasetError naming its file."""
+        images = torch.empty((len(self), 3, self.image_size, self.image_size), dtype=torch.uint8)
+        with tqdm(total=len(self), desc=f"decoding {split}", unit="img", leave=False) as bar:
+            for start in range(0, len(self), _DECODE_CHUNK):
+                stop = min(start + _DECODE_CHUNK, len(self))
+                try:
+                    chunk = [image.convert("RGB") for image in self.data[start:stop][self.image_column]]
+                except (OSError, ValueError):  # find the row, for the message
+                    chunk = [_image(self.data, self.image_column, i, self.source) for i in range(start, stop)]
+                for i, image in enumerate(chunk, start):
+                    images[i] = self._tensor(image)
+                bar.update(stop - start)
+        return TensorImageDataset(images, self.labels)
+
+
+def _in_memory(dataset: HFImageDataset, split: str, mode: str) -> ImageDataset:
+    """``dataset`` decoded into memory (``yes``, or ``auto`` when it fits ``IN_MEMORY_LIMIT``), else as is."""
+    size = len(dataset) * 3 * dataset.image_size**2
+    return dataset.decoded(split) if mode == "yes" or (mode == "auto" and size <= IN_MEMORY_LIMIT) else dataset
 
 
 @attrs.define
@@ -129,6 +161,11 @@ def _absolute_if_local(name: str) -> str:
     return name if path is None else str(path)
 
 
+def _yes_no(value: Any) -> Any:
+    """YAML reads ``yes`` / ``no`` (``--set dataset.in_memory=no``) as booleans: back to the words."""
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+
+
 @attrs.define
 class HFDatasetConfig:
     """Options of ``hf`` (any dataset HF ``datasets`` reads; see the module doc for the forms)."""
@@ -141,6 +178,9 @@ class HFDatasetConfig:
     train_split: str = option("train", "split used for training")
     test_split: str | None = option("test", "split used for evaluation (None: no evaluation)")
     cache_dir: str | None = option(None, "datasets cache folder (None: the HF default)")
+    in_memory: str = option("auto", "decode every image once into one uint8 tensor at the start: yes, no, or auto "
+                                    "(when a split's decoded images take at most 4 GiB)",
+                            validator=one_of("auto", "yes", "no"), converter=_yes_no)
 
 
 def _split_files(folder: Path) -> dict[str, list[str]]:
@@ -205,9 +245,12 @@ def load_hf(config: HFDatasetConfig) -> DatasetSplits:
     label_feature = train.features.get(label_column) if label_column else None
     names = list(label_feature.names) if hasattr(label_feature, "names") else None
     num_classes = len(names) if names else (int(max(train[label_column])) + 1 if label_column else None)
+    def split(data, name: str) -> ImageDataset:
+        return _in_memory(HFImageDataset(data, image_column, label_column, size, config.path), name, config.in_memory)
+
     return DatasetSplits(
-        train=HFImageDataset(train, image_column, label_column, size, config.path),
-        test=HFImageDataset(test, image_column, label_column, size, config.path) if test is not None else None,
+        train=split(train, config.train_split),
+        test=split(test, config.test_split) if test is not None else None,
         num_classes=num_classes,
         image_size=size,
         class_names=names,

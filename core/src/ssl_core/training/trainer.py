@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -35,12 +35,13 @@ from ssl_core.data.sources import NO_LABEL, DatasetSplits
 from ssl_core.errors import ConfigError, RunFolderError
 from ssl_core.evaluation.features import extract_features
 from ssl_core.nn.distributed import broadcast_
-from ssl_core.run_folder import RunFolder, load_checkpoint, run_folder_of
+from ssl_core.run_folder import TRACKERS, RunFolder, load_checkpoint, run_folder_of
 from ssl_core.training import checkpoint
 from ssl_core.training.guard import FiniteGuard
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
 from ssl_core.training.optim import build_optimizer
 from ssl_core.training.schedule import warmup_cosine
+from ssl_core.training.tracking import check_trackers, start_trackers
 
 
 @attrs.define
@@ -54,7 +55,8 @@ class RunResult:
 
 #: run fields a resumed run may change; every other field and option is the checkpoint's.
 RESUMABLE = ("epochs", "output_dir", "device", "num_workers", "callback", "no_callback", "checkpoint_every",
-             "keep_checkpoints", "checkpoint_every_steps", "max_bad_steps", "options.callback")
+             "keep_checkpoints", "checkpoint_every_steps", "max_bad_steps", "log_every_steps", "log_with", "run_name",
+             "options.callback")
 
 
 def _seed_for(*parts: int) -> int:
@@ -299,7 +301,10 @@ class Trainer:
         # GPU as independent single-process runs.
         cpu = device == "cpu" or (device == "auto" and not (torch.cuda.is_available()
                                                             or torch.backends.mps.is_available()))
-        return Accelerator(cpu=cpu, mixed_precision=self.config.mixed_precision)
+        check_trackers(self.config.log_with)
+        # the trackers' folder is set once the run folder is known (start_trackers)
+        return Accelerator(cpu=cpu, mixed_precision=self.config.mixed_precision, log_with=self.config.log_with or None,
+                           project_config=ProjectConfiguration(logging_dir=TRACKERS))
 
     def fit(self) -> RunResult:
         """Train for the configured epochs (continuing a checkpoint when resuming).
@@ -338,6 +343,18 @@ class Trainer:
         if acc.is_main_process:
             self.folder.write_config(to_plain(cfg))
             self.folder.write_metrics(self.history)
+        if cfg.log_with:
+            start_trackers(acc, self.folder, cfg.log_with, cfg.run_name or self.output_dir.name, to_plain(cfg))
+        try:
+            self._train(ctx, data, loader, sampler)
+        finally:
+            if cfg.log_with:
+                acc.end_training()
+        return RunResult(self.output_dir, self.history, self.summary)
+
+    def _train(self, ctx: TrainContext, data: DatasetSplits, loader: DataLoader, sampler: DistributedSampler) -> None:
+        """The epochs, then the encoder, the summary and the ``after_run`` hooks."""
+        cfg, acc, steps = self.config, self.accelerator, self.steps_per_epoch
         warmup = round(cfg.warmup_epochs * steps)
         self.guard = FiniteGuard(acc.device, cfg.max_bad_steps, lambda step: warmup_cosine(
             step, ctx.total_steps, warmup, self.peak_lr, self.peak_lr * cfg.final_lr_ratio),
@@ -361,7 +378,6 @@ class Trainer:
             self._save_encoder()
             self.folder.write_summary(self.summary)
             self._after_run()
-        return RunResult(self.output_dir, self.history, self.summary)
 
     def _after_run(self) -> None:
         """The ``after_run`` hook of every plugin; one that raises is reported and skipped."""
@@ -472,12 +488,14 @@ class Trainer:
                         sums[key] = sums.get(key, 0.0) + value.float()
                 ctx.global_step += 1
                 bar.update(1)
-                synced = i % 10 == 0 or i + 1 == ctx.steps_per_epoch
+                synced = i % cfg.log_every_steps == 0 or i + 1 == ctx.steps_per_epoch
                 if synced:
-                    seen = (i + 1 - start) * cfg.batch_size
-                    bar.set_postfix(loss=f"{terms['loss'].item():.4f}",
-                                    img_s=f"{seen / (time.perf_counter() - started):.0f}")
+                    rate = (i + 1 - start) * cfg.batch_size / (time.perf_counter() - started)
+                    bar.set_postfix(loss=f"{terms['loss'].item():.4f}", img_s=f"{rate:.0f}")
                     self.guard.check(ctx.steps_per_epoch)
+                    if cfg.log_with:
+                        acc.log({**{f"train/{k}": v.item() for k, v in terms.items()}, "train/lr": ctx.lr,
+                                 "train/images_per_s": rate}, step=ctx.global_step)
                 last = i + 1 == ctx.steps_per_epoch
                 every = cfg.checkpoint_every_steps
                 if not last and (self._stop_requested(synced) or (every and ctx.global_step % every == 0)):
@@ -502,6 +520,9 @@ class Trainer:
             component.on_epoch_end(ctx)
         if acc.is_main_process:
             self.folder.write_metrics(self.history)
+        if cfg.log_with:
+            acc.log({f"epoch/{k}": v for k, v in ctx.metrics.items() if isinstance(v, int | float)},
+                    step=ctx.global_step)
         if ctx.epoch < cfg.epochs and self._stop_requested(True):
             self.save_checkpoint(ctx)
             print(f"ssl: stopped after epoch {ctx.epoch}; continue with: ssl run --resume {self.folder}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.autograd.forward_ad as fwAD
 from ssl_core import Batch, Branch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ssl_icl_msr.adjustment import backdoor_loss, stratum_score
 from ssl_icl_msr.functional import call_with, cloned_buffers
@@ -33,8 +34,11 @@ class BranchEvaluator:
 
     def encode_tangent(self, params: dict[str, torch.Tensor], tangents: dict[str, torch.Tensor],
                        views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``J v``: the derivative of ``encode`` at ``params`` in the direction ``tangents`` (forward-mode AD)."""
-        with torch.no_grad(), fwAD.dual_level():
+        """``J v``: the derivative of ``encode`` at ``params`` in the direction ``tangents`` (forward-mode AD).
+
+        Attention (a ViT's ``scaled_dot_product_attention``) runs on its math kernel here: the
+        fused kernels have no forward-mode derivative."""
+        with torch.no_grad(), fwAD.dual_level(), sdpa_kernel(SDPBackend.MATH):
             dual = {name: fwAD.make_dual(p.detach(), tangents[name]) for name, p in params.items()}
             features = self.encode(dual, views)
             out = [fwAD.unpack_dual(f).tangent for f in features]

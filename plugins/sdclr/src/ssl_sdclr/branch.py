@@ -9,7 +9,7 @@ from torch import nn
 from ssl_sdclr.base import build_base
 from ssl_sdclr.competitor import SelfCompetitor
 from ssl_sdclr.config import SDCLRConfig
-from ssl_sdclr.variants import BatchNormSet, run_variant
+from ssl_sdclr.variants import NormSet, run_variant
 
 
 class SDCLRBranch(WrapperBranch):
@@ -25,6 +25,11 @@ class SDCLRBranch(WrapperBranch):
     of each network and one backward: its gradient is the sum of the official code's two
     partial passes.
 
+    Our extension for encoders with linear layers and other norms (timm's ViTs and ConvNeXts):
+    ``m`` covers every convolution *and linear* weight of the encoder (a ResNet has no linear
+    layer, so there nothing changes), and every normalisation layer (layer and group norms as
+    well as batch norms) has the competitor's own copy.
+
     The base (``simclr`` by default, the official method; any registered 2-view branch as our
     extension) is built through the registry. Through the contract's routing
     (``base.route_view(1, ...)``) view 2 runs through the competitor wherever the base runs an
@@ -37,14 +42,14 @@ class SDCLRBranch(WrapperBranch):
     def __init__(self, config: SDCLRConfig, context: BuildContext) -> None:
         super().__init__(build_base(config, context))
         self.competitor = SelfCompetitor(self.encoder, config.prune_ratio)
-        #: the competitor's copies of the batch norms of each online head of the base.
-        heads = {name: BatchNormSet(module) for name, module in self.base.view_modules().items() if name != "encoder"}
+        #: the competitor's copies of the normalisation layers of each online head of the base.
+        heads = {name: NormSet(module) for name, module in self.base.view_modules().items() if name != "encoder"}
         self.head_bn = nn.ModuleDict({name: bns for name, bns in heads.items() if bns.paths})
         self.base.route_view(1, self._competitor)
         self.competitor.refresh(self.encoder, epoch=0)
 
     def _competitor(self, name: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """View 2's route: the pruned encoder, and each head with the competitor's batch norms."""
+        """View 2's route: the pruned encoder, and each head with the competitor's norms."""
         if name == "encoder":
             return self.competitor(module, x)
         return run_variant(module, x, bn_set=self.head_bn[name]) if name in self.head_bn else module(x)

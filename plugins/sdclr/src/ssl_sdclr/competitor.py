@@ -1,4 +1,4 @@
-"""The self-competitor: an encoder's weights times a pruning mask, with its own batch norms."""
+"""The self-competitor: an encoder's weights times a pruning mask, with its own normalisation layers."""
 
 from __future__ import annotations
 
@@ -7,38 +7,43 @@ from ssl_core import IncompatibleComponentsError
 from torch import nn
 
 from ssl_sdclr.pruning import global_magnitude_masks
-from ssl_sdclr.variants import BatchNormSet, conv_weight_names, run_variant
+from ssl_sdclr.variants import NormSet, pruned_weight_names, run_variant
 
 
 class SelfCompetitor(nn.Module):
-    """The pruned copy of ``encoder``: ``w * m`` for every convolution weight, its own batch norms.
+    """The pruned copy of ``encoder``: ``w * m`` for every convolution and linear weight, its own norms.
 
-    It stores no weights: ``forward(encoder, x)`` runs the encoder given to it with each conv
-    weight ``w`` replaced by ``w * m`` and its batch norms replaced by the copies in ``bn``
-    (own affine parameters and running statistics), through
+    It stores no weights: ``forward(encoder, x)`` runs the encoder given to it with each
+    convolution and linear weight ``w`` replaced by ``w * m`` and its normalisation layers
+    (batch norms; layer and group norms of ConvNeXts and ViTs) replaced by the copies in
+    ``bn`` (own affine parameters and running statistics), through
     [`run_variant`][ssl_sdclr.variants.run_variant]. So the gradient reaches ``w`` as
     ``m * dL/d(w m)`` and the dense encoder keeps using and updating every weight.
 
     The masks (``masks.<weight path with "__">``, boolean) and ``epoch`` (the epoch they were
     computed for, -1 before the first ``refresh``) are buffers, so checkpoints keep them.
-    Batch norms and anything that is not a convolution are never pruned.
+    Norms, biases and anything that is neither a convolution nor a linear layer (a ViT's
+    position embedding and class token) are never pruned. The torchvision-style ResNets have
+    no linear layer (``fc`` is ``Identity``), so there it is every convolution, as officially.
 
     Attributes:
-        prune_ratio: the fraction ``p`` of the convolution weights the mask drops.
-        weight_names: the pruned weights (every convolution of the encoder, stem and shortcuts included).
-        bn: the competitor's batch-norm copies.
+        prune_ratio: the fraction ``p`` of the pruned weights the mask drops.
+        weight_names: the pruned weights (every convolution and linear layer of the encoder, stem and
+            shortcuts included).
+        bn: the competitor's copies of the normalisation layers.
         masks: the module holding the mask buffers.
     """
 
     def __init__(self, encoder: nn.Module, prune_ratio: float) -> None:
         super().__init__()
         self.prune_ratio = prune_ratio
-        self.weight_names = conv_weight_names(encoder)
+        self.weight_names = pruned_weight_names(encoder)
         if not self.weight_names:
             raise IncompatibleComponentsError(
-                f"sdclr-pruned prunes convolution weights, but encoder {type(encoder).__name__} has no convolution")
+                f"sdclr-pruned prunes convolution and linear weights, but encoder {type(encoder).__name__} has "
+                "neither")
         parameters = dict(encoder.named_parameters())
-        self.bn = BatchNormSet(encoder)
+        self.bn = NormSet(encoder)
         self.masks = nn.Module()
         for name in self.weight_names:
             self.masks.register_buffer(self._key(name), torch.ones_like(parameters[name], dtype=torch.bool))
@@ -62,10 +67,10 @@ class SelfCompetitor(nn.Module):
         self.epoch.fill_(epoch)
 
     def sparsity(self) -> float:
-        """The fraction of the convolution weights the masks drop."""
+        """The fraction of the pruned layers' weights the masks drop."""
         masks = list(self.mask_dict().values())
         return 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
     def forward(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """``encoder(x)`` with masked convolution weights and the competitor's batch norms."""
+        """``encoder(x)`` with masked weights and the competitor's normalisation layers."""
         return run_variant(encoder, x, masks=self.mask_dict(), bn_set=self.bn)

@@ -19,6 +19,6 @@ class SDCLRConfig:
                                       "official SDCLR; any other is our extension)", validator=v.instance_of(str))
     base_options: dict = option({}, "options of the base branch (simclr: head_layers 3 and last_bn true unless "
                                     "given, the official SDCLR head)", validator=v.instance_of(dict))
-    prune_ratio: float = option(0.9, "fraction p of the encoder's convolution weights the competitor drops "
-                                     "(global magnitude, k = ceil(p N))",
+    prune_ratio: float = option(0.9, "fraction p of the encoder's convolution (and linear) weights the competitor "
+                                     "drops (global magnitude, k = ceil(p N))",
                                 validator=[v.ge(0.0), v.lt(1.0)], converter=float)

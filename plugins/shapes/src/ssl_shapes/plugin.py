@@ -1,7 +1,8 @@
-"""Registers the ``shapes`` dataset: the rendered train and test splits as tensor datasets."""
+"""Registers the ``shapes`` dataset and the ``background`` evaluation protocol."""
 
 from ssl_core import BuildContext, DatasetSplits, Register, TensorImageDataset, hookimpl
 
+from ssl_shapes.background import BackgroundProtocol
 from ssl_shapes.shapes import CLASS_NAMES, ShapesConfig, generate
 
 
@@ -20,3 +21,8 @@ def shapes(config: ShapesConfig, context: BuildContext) -> DatasetSplits:
 @hookimpl
 def register_datasets(register: Register) -> None:
     register("shapes", shapes, config=ShapesConfig)
+
+
+@hookimpl
+def register_eval_protocols(register: Register) -> None:
+    register("background", BackgroundProtocol)

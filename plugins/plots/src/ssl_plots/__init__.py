@@ -1,0 +1,1 @@
+"""Pictures of ssl runs (matplotlib, headless): ``ssl plot RUN_DIR`` and the ``plots`` callback."""
