@@ -20,19 +20,17 @@ PROJECT = "ssl"
 #: the JSON file of the run folder holding each tracker's run id, for resuming.
 RUN_IDS = "tracker-runs.json"
 #: the package each tracker needs, where it differs from the tracker's name.
-_PACKAGES = {"tensorboard": "tensorboard", "comet_ml": "comet-ml", "wandb": "wandb", "mlflow": "mlflow",
-             "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab", "trackio": "trackio"}
+_PACKAGES = {"comet_ml": "comet-ml"}
 
 
 def check_trackers(names: list[str]) -> None:
     """Refuse a tracker Accelerate does not know, or one whose package is not installed."""
     from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
 
-    known = sorted(LOGGER_TYPE_TO_CLASS)
+    available = {str(t) for t in get_available_trackers()}
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
-            raise ConfigError(f"--log-with {name!r}: unknown tracker; valid: {', '.join(known)}")
-        available = {str(t) for t in get_available_trackers()}
+            raise ConfigError(f"--log-with {name!r}: unknown tracker; valid: {', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
         if name not in available and not (name == "tensorboard" and importlib.util.find_spec("tensorboardX")):
             package = _PACKAGES.get(name, name)
             raise ConfigError(f"--log-with {name!r}: the tracker's package is not installed; "
