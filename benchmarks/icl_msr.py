@@ -19,7 +19,7 @@ ICL-MSR at their defaults (n 8, lambda 0.5, gamma 0.1, meta step every step).
   smaller budget (2,000 training images, 10 epochs; the meta step makes a run about 5 times
   dearer than SimCLR).
 
-Step time and memory against the base method come from throughput.py (see README.md).
+Step time and memory against the base method: results/icl_msr_speed.md (made with the former throughput.py).
 Results: ``benchmarks/results/icl_msr.json`` and ``.md`` (smoke tests with other epochs:
 ``benchmarks/cache/smoke-results/``).
 """

@@ -1,14 +1,15 @@
 """This project's classic methods against the same methods built from lightly 1.6's modules,
-under the CPU benchmark protocol (benchmarks/README.md), on the CIFAR-10 subset.
+under the CPU benchmark protocol (benchmarks/README.md), on the CIFAR-10 subset or on ``shapes``.
 
     .venv/bin/python benchmarks/peers.py [--methods byol,simsiam] [--side ours|lightly|both] [--ablations]
-        [--epochs N] [--force]
+        [--epochs N] [--force] [--dataset cifar10|shapes]
 
 Our rows are ordinary ``ssl run`` configurations (``--branch METHOD`` at its defaults). A
 lightly row trains in a child process running ``benchmarks/peers_lightly.py METHOD FOLDER``
 with the peers venv's python (``benchmarks/cache/peers-venv``, created here when missing:
 lightly never goes into ``.venv``), which writes a run-folder-like result; both kinds are
-then evaluated by the same ``worker.py evaluate trained FOLDER cifar10`` child. Every
+then evaluated by the same ``worker.py evaluate trained FOLDER DATASET`` child. Results:
+``results/peers.{json,md}`` (CIFAR-10) and ``results/peers_shapes.{json,md}`` (shapes). Every
 configuration is cached in its folder's ``result.json`` (``--force`` redoes it); a killed
 lightly training continues from its last epoch. The results page keeps the rows of the
 previous ``results/peers.json`` that this invocation did not produce (a row is replaced
@@ -66,7 +67,8 @@ def ensure_peers_venv() -> None:
         sys.exit(f"lightly changed torch to {check.stdout.strip()}; reinstall it with --no-deps (see README)")
 
 
-def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: int | None) -> dict[str, Any]:
+def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: int | None,
+                dataset: str = "cifar10") -> dict[str, Any]:
     """Train ``method`` with lightly's modules (once; resumed if killed), then evaluate as any run folder."""
     name = f"lightly-{method}"
     if force:
@@ -74,29 +76,31 @@ def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: 
     if not (folder / "result.json").exists() and not (folder / "train.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
         command = [p.relative(PEERS_PYTHON), p.relative(LIGHTLY_SCRIPT), method, p.relative(folder),
-                   "--epochs", str(epochs)] + (["--num-train", str(num_train)] if num_train else [])
+                   "--epochs", str(epochs), "--dataset", dataset] + (["--num-train", str(num_train)] if num_train else [])
         print(f"{name}: training with lightly, log {p.relative(folder / 'train.log')}", flush=True)
         child = p.run_child(command, folder / "train.log")
         (folder / "train.json").write_text(json.dumps(
             {"command": shlex.join(command), "process_wall_s": child.wall_s, "process_cpu_s": child.cpu_s,
              "peak_rss_mib": child.peak_rss_mib}, indent=1))
     # train.json exists, so the harness only evaluates and builds the row (or reads result.json)
-    return p.run_configuration(p.Configuration(name), folder, epochs, False)
+    return p.run_configuration(p.Configuration(name), folder, epochs, False, dataset)
 
 
-def before_rows() -> dict[str, dict[str, Any]]:
-    """Our CIFAR-10 rows of results/methods.json (the 'before' numbers), by name."""
+def before_rows(dataset: str) -> dict[str, dict[str, Any]]:
+    """Our ``dataset`` rows of results/methods.json (the 'before' numbers), by name."""
     path = p.RESULTS / "methods.json"
     if not path.exists():
         return {}
     payload = json.loads(path.read_text())
-    return {r["name"]: {**r, "name": f"ours, before ({payload['date'][:10]}, methods.json)"}
-            for r in payload["rows"] if r["dataset"] == "cifar10"}
+    label = "ours, before" if dataset == "cifar10" else "ours"  # the shapes rows there are after the fixes
+    return {r["name"]: {**r, "name": f"{label} ({payload['date'][:10]}, methods.json)"}
+            for r in payload["rows"] if r["dataset"] == dataset}
 
 
 def page(protocol: dict[str, Any], host: dict[str, Any], floors: list[dict], tables: dict[str, list[dict]],
-         notes: list[str]) -> str:
-    lines = ["# peers: ours against lightly 1.6", "", "Protocol (benchmarks/README.md):", ""]
+         notes: list[str], dataset: str = "cifar10") -> str:
+    title = "# peers: ours against lightly 1.6" + ("" if dataset == "cifar10" else f" on {dataset}")
+    lines = [title, "", "Protocol (benchmarks/README.md):", ""]
     lines += [f"- **{key}**: {text}" for key, text in protocol.items()]
     lines += ["", (f"Machine: {host['nproc']} CPUs (nproc), {host['cpu']}, torch {host['torch']}, "
                    f"Python {host['python']}, commit {host['git_commit']}. Test set: 1,000 images, so one "
@@ -163,8 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
     parser.add_argument("--report", action="store_true",
                         help="train nothing: write the results page from the rows already cached")
+    parser.add_argument("--dataset", choices=tuple(p.DATASETS), default="cifar10",
+                        help="the CIFAR-10 subset (results/peers.*) or shapes (results/peers_shapes.*)")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    dataset, name = args.dataset, "peers" if args.dataset == "cifar10" else f"peers_{args.dataset}"
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -176,30 +183,32 @@ def main(argv: list[str] | None = None) -> None:
     p.prepare_data()
     if args.side in ("lightly", "both"):
         ensure_peers_venv()
-    work = SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep"
-    floors = [] if args.no_floors else [p.run_configuration(c, work / c.name, epochs, args.force) for c in p.FLOORS]
-    before = before_rows() if official else {}
-    if official and (p.RESULTS / "peers.json").exists():  # a before row, once recorded, stays the before row
-        kept = json.loads((p.RESULTS / "peers.json").read_text()).get("methods", {})
+    work = (SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep") / (
+        "" if dataset == "cifar10" else dataset)
+    floors = [] if args.no_floors else [p.run_configuration(c, work / c.name, epochs, args.force, dataset)
+                                        for c in p.FLOORS]
+    before = before_rows(dataset) if official else {}
+    if official and (p.RESULTS / f"{name}.json").exists():  # a before row, once recorded, stays the before row
+        kept = json.loads((p.RESULTS / f"{name}.json").read_text()).get("methods", {})
         before = {m: r for m, r in before.items() if not any(x["name"].startswith("ours, before") for x in kept.get(m, []))}
     tables: dict[str, list[dict]] = {}
     for method in methods:
         rows = [before[method]] if method in before else []
         if args.side in ("ours", "both") and not (args.report and not _cached(work / f"ours-{method}")):
             row = p.run_configuration(p.Configuration(f"ours-{method}", ("--branch", method)),
-                                      work / f"ours-{method}", epochs, args.force)
+                                      work / f"ours-{method}", epochs, args.force, dataset)
             rows.append({**row, "name": "ours, now"})
         if args.side in ("lightly", "both") and not (args.report and not _cached(work / f"lightly-{method}")):
             row = lightly_row(method, work / f"lightly-{method}", epochs, args.force,
-                              SMOKE_TRAIN if args.smoke else None)
+                              SMOKE_TRAIN if args.smoke else None, dataset)
             rows.append({**row, "name": "lightly 1.6"})
         for name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
             if not (args.report and not _cached(work / folder)):
                 row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra)), work / folder, epochs,
-                                          args.force)
+                                          args.force, dataset)
                 rows.append({**row, "name": name})
         tables[method] = rows
-    protocol = dict(p.PROTOCOL)
+    protocol = {**p.PROTOCOL, "data": p.DATASETS[dataset][1]}
     notes = []
     if not official:
         protocol["training"] += f" -- SMOKE TEST: {epochs} epoch(s) instead of {p.EPOCHS}"
@@ -210,12 +219,12 @@ def main(argv: list[str] | None = None) -> None:
     out = p.RESULTS if official else (SMOKE if args.smoke else p.CACHE / "smoke-results")
     out.mkdir(parents=True, exist_ok=True)
     if official:
-        floors, tables = merge_previous(out / "peers.json", floors, tables)
-    payload = {"benchmark": "peers", "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": protocol,
+        floors, tables = merge_previous(out / f"{name}.json", floors, tables)
+    payload = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": protocol,
                "machine": host, "floors": floors, "methods": tables}
-    (out / "peers.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / "peers.md").write_text(page(protocol, host, floors, tables, notes))
-    print(f"\npeers ({epochs} epochs; {p.relative(out / 'peers')}.json, .md)")
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / f"{name}.md").write_text(page(protocol, host, floors, tables, notes, dataset))
+    print(f"\n{name} ({epochs} epochs; {p.relative(out / name)}.json, .md)")
     print("\nfloors\n" + p.text_table([p.table_cells(r) for r in floors]))
     for method, rows in tables.items():
         print(f"\n{method}\n" + p.text_table([p.table_cells(r) for r in rows]))

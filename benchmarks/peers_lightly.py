@@ -1,6 +1,7 @@
 """Train one classic method with lightly 1.6's modules into a run-folder-like result.
 
     benchmarks/cache/peers-venv/bin/python benchmarks/peers_lightly.py METHOD FOLDER [--epochs N] [--num-train N]
+        [--dataset cifar10|shapes]
 
 METHOD: simclr, moco-v2, byol, simsiam, swav. Run by ``benchmarks/peers.py`` in the separate
 peers venv (lightly is a benchmark-only dependency; see benchmarks/README.md). FOLDER gets
@@ -12,7 +13,7 @@ recipe below takes its numbers from), ``metrics.jsonl`` (per epoch: loss, lr, im
 ``summary.json`` (wall_time_s) and ``lightly-recipe.json`` (what this side ran). A checkpoint
 after every epoch (``checkpoints/last.pt``) lets a killed run continue where it stopped.
 
-What is the same on both sides: the data (the protocol's parquet subset, decoded once), the
+What is the same on both sides: the data (the protocol's parquet subset or `shapes`, read as the trainer reads it), the
 encoder (``ssl_core.create("encoder", "small-resnet", ...)``, built after seeding, as the
 trainer does), batch 256 with ``drop_last`` and a per-epoch seeded shuffle, the optimizer
 (``ssl_core.training.optim.build_optimizer`` with the run's optimizer, lr x batch/256,
@@ -102,23 +103,29 @@ class Images(Dataset):
         return views if isinstance(views, (list, tuple)) else [views]
 
 
-def load_images(num_train: int | None) -> list:
-    """The protocol's training images as PIL images; a seeded subset of ``num_train`` for smoke runs."""
-    from ssl_core.data.sources import HFDatasetConfig, load_hf
+def load_images(num_train: int | None, cfg: dict) -> list:
+    """The run's training images (``cfg``'s dataset, read as the trainer reads it) as PIL images;
+    a seeded subset of ``num_train`` for smoke runs."""
+    from ssl_core import BuildContext, registry
+    from ssl_core.config import resolve
     from torchvision.transforms.functional import to_pil_image
 
-    train = load_hf(HFDatasetConfig(path=str(DATA))).train
+    config = resolve(cfg)
+    name = config.selected("dataset")[0]
+    train = registry.build("dataset", name, config.component_options("dataset", name), BuildContext()).train
     index = range(len(train))
     if num_train:
         index = sorted(np.random.default_rng(0).choice(len(train), num_train, replace=False).tolist())
     return [to_pil_image(train[i][0]) for i in index]
 
 
-def resolved_config(method: str, folder: Path, epochs: int) -> dict:
-    """Our resolved run configuration of ``method`` under the protocol (what ``ssl run`` would write)."""
+def resolved_config(method: str, folder: Path, epochs: int, dataset: str = "cifar10") -> dict:
+    """Our resolved run configuration of ``method`` under the protocol (what ``ssl run`` would write),
+    on the CIFAR-10 subset or the built-in ``shapes`` at its defaults."""
     from ssl_core.config import resolve, to_plain
 
-    return to_plain(resolve({"branch": method, "dataset": str(DATA.relative_to(ROOT)), "encoder": "small-resnet",
+    path = str(DATA.relative_to(ROOT)) if dataset == "cifar10" else dataset
+    return to_plain(resolve({"branch": method, "dataset": path, "encoder": "small-resnet",
                              "batch_size": 256, "epochs": epochs, "seed": 0, "device": "cpu",
                              "output_dir": str(folder)}))
 
@@ -282,7 +289,7 @@ def collate(items: list) -> list[torch.Tensor]:
     return [torch.stack([item[v] for item in items]) for v in range(len(items[0]))]
 
 
-def train(method: str, folder: Path, epochs: int, num_train: int | None) -> None:
+def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset: str = "cifar10") -> None:
     import ssl_core
     import yaml
     from accelerate.utils import set_seed
@@ -291,12 +298,12 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None) -> None
     from ssl_core.training.schedule import warmup_cosine
 
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = resolved_config(method, folder, epochs)
+    cfg = resolved_config(method, folder, epochs, dataset)
     batch = cfg["batch_size"]
     set_seed(cfg["seed"])  # as the trainer: seeded, then the encoder is the first draw
     encoder = ssl_core.create("encoder", cfg["encoder"], ssl_core.BuildContext(image_size=32, channels=3),
                               **cfg["options"]["encoder"][cfg["encoder"]])
-    images = load_images(num_train)
+    images = load_images(num_train, cfg)
     n = len(images)
     steps = n // batch
     total = steps * epochs
@@ -376,6 +383,8 @@ if __name__ == "__main__":
     parser.add_argument("folder", type=Path)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--num-train", type=int, default=None, help="seeded subset of the training images (smoke)")
+    parser.add_argument("--dataset", choices=("cifar10", "shapes"), default="cifar10")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    train(args.method, args.folder if args.folder.is_absolute() else ROOT / args.folder, args.epochs, args.num_train)
+    train(args.method, args.folder if args.folder.is_absolute() else ROOT / args.folder, args.epochs, args.num_train,
+          args.dataset)

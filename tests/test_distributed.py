@@ -117,7 +117,9 @@ def test_sinkhorn_codes_on_two_processes_equal_the_codes_of_the_global_batch(che
 def test_moco_keys_use_shuffle_bn_across_processes(checks, bn_splits):
     """Keys equal a by-hand reference: the global batch permuted by the permutation of the
     gathered indices, process r's key encoder (train-mode BN) on shard r in ``bn_splits``
-    chunks, outputs unshuffled; and each BN batch mixes both processes' samples."""
+    interleaved sub-batches, outputs unshuffled; and each BN batch mixes both processes' samples. (The
+    reference runs the online encoder, which still has the key encoder's weights, with plain
+    batch norms, sub-batch by sub-batch; the key encoder itself runs each shard in one forward.)"""
     from ssl_moco import batch_permutation
 
     ranks = _per_rank(checks, f"moco_keys_{bn_splits}")
@@ -128,14 +130,14 @@ def test_moco_keys_use_shuffle_bn_across_processes(checks, bn_splits):
     with torch.no_grad():
         for r in range(tiny.WORLD):
             shard = perm[r * n:(r + 1) * n]
-            for rows in shard.chunk(bn_splits):
-                features[rows] = branch.key_encoder(x[rows])
+            for k in range(bn_splits):  # sub-batch k: every bn_splits-th row of the shard from row k
+                features[shard[k::bn_splits]] = branch.encoder(x[shard[k::bn_splits]])
             keys = F.normalize(branch.key_head(features), dim=1)
         local = F.normalize(branch.key_head(branch.key_encoder(x[tiny.local_rows(0)])), dim=1)
     for r, saved in enumerate(ranks):
         torch.testing.assert_close(saved["keys"], keys[tiny.local_rows(r)], rtol=1e-4, atol=1e-5)
         shard = perm[r * n:(r + 1) * n]
-        torch.testing.assert_close(saved["seen"], x[shard].view(bn_splits, n // bn_splits, *x.shape[1:]))
+        torch.testing.assert_close(saved["seen"], x[shard][None])  # one forward of the whole shard
         assert {int(i) // n for i in shard} == {0, 1}  # this BN batch holds samples of both processes
     assert not torch.allclose(ranks[0]["keys"], local, atol=1e-4)  # not the local batch's statistics
 

@@ -35,7 +35,7 @@ class CenterTracker(Regularizer):
         self._mean: torch.Tensor | None = None
 
     def forward(self, batch: Batch, output: BranchOutput, branch: nn.Module) -> torch.Tensor:
-        features = torch.cat(output.features)
+        features = torch.cat([f for f in output.features if f is not None])  # None: a key-only view
         self._mean = features.detach().mean(dim=0)
         return 0.01 * (features - self.center.detach()).pow(2).mean()
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from ssl_core.context import Batch, BranchOutput, LossOutput, TrainContext
 from ssl_core.errors import IncompatibleComponentsError, LossMismatchError
+from ssl_core.nn.precision import full_precision
 
 #: ``route(name, module, x)``: what a routed view computes in place of ``module(x)``.
 ViewRoute = Callable[[str, nn.Module, torch.Tensor], torch.Tensor]
@@ -87,9 +88,20 @@ class ViewGenerator(Component):
 
 
 class Loss(nn.Module, Component):
-    """A loss over branch outputs; ``input_kind`` names the outputs it fits."""
+    """A loss over branch outputs; ``input_kind`` names the outputs it fits.
+
+    ``forward`` runs in float32 under mixed precision (autocast off, half-precision inputs
+    cast; see [`full_precision`][ssl_core.nn.full_precision]): a subclass's own ``forward``
+    is wrapped when the class is defined, so similarities, logits and softmax never run in
+    bf16 or fp16.
+    """
 
     input_kind: str = "pair"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = full_precision(cls.forward)
 
     def forward(self, *outputs: torch.Tensor) -> LossOutput:
         """Compute the loss."""
@@ -193,10 +205,11 @@ class Branch(nn.Module, Component):
         """``view_modules()[name]`` applied to each view's tensor.
 
         Views without a route go through the module in one concatenated forward
-        (``concat_views``) or one forward each; a routed view goes through its route.
+        (``concat_views``) or one forward each; a routed view goes through its route; a
+        ``None`` input (a view outside ``online_views``) stays ``None``.
         """
         module = self.view_modules()[name]
-        plain = [i for i in range(len(inputs)) if i not in self._routes]
+        plain = [i for i in range(len(inputs)) if i not in self._routes and inputs[i] is not None]
         out: list[Any] = [None] * len(inputs)
         if self.concat_views and len(plain) > 1:
             sizes = [inputs[i].shape[0] for i in plain]
@@ -206,13 +219,15 @@ class Branch(nn.Module, Component):
             for i in plain:
                 out[i] = module(inputs[i])
         for i, route in self._routes.items():
-            if i < len(inputs):
+            if i < len(inputs) and inputs[i] is not None:
                 out[i] = route(name, module, inputs[i])
         return out
 
-    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Pooled online-encoder features of each view."""
-        return self.per_view("encoder", views)
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor | None]:
+        """Pooled online-encoder features of each view in ``online_views``; ``None`` for the others
+        (asymmetric MoCo's key view is never encoded by the online encoder)."""
+        online = set(self.online_views) if self.num_views is not None else None
+        return self.per_view("encoder", [v if online is None or i in online else None for i, v in enumerate(views)])
 
     # -- the loss --------------------------------------------------------------------------------
 

@@ -69,6 +69,11 @@ class RunConfig:
     final_lr_ratio: float = option(0.0, "cosine end value as a fraction of lr", validator=non_negative, converter=float)
     mixed_precision: str = option("no", "no, fp16 or bf16", validator=one_of("no", "fp16", "bf16"))
     device: str = option("auto", "auto, cpu, cuda or mps", validator=one_of("auto", "cpu", "cuda", "mps"))
+    data_on_device: str = option("auto", "index a training split held in memory on the device, without DataLoader: "
+                                         "auto (when it fits), yes or no", validator=one_of("auto", "yes", "no"))
+    channels_last: str = option("auto", "channels-last memory format of the model and views: auto (on CUDA), yes "
+                                        "or no", validator=one_of("auto", "yes", "no"))
+    compile: bool = option(False, "torch.compile the model's forward (training goes on without it where it fails)")
     normalize: str = option("imagenet", "input normalisation: imagenet mean/std or none",
                             validator=one_of("imagenet", "none"))
     seed: int = option(0, "seed of initialisation, data order and augmentation",

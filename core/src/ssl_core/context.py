@@ -52,8 +52,10 @@ class BranchOutput:
 
     Attributes:
         loss: the branch's loss (``L_ct``).
-        features: the pooled online features of each view, ``(B, feature_dim)`` each.
-        embeddings: the online projections (or predictions) the loss compared, one per view.
+        features: the pooled online features of each view, ``(B, feature_dim)`` each; ``None``
+            for a view outside the branch's ``online_views`` (asymmetric MoCo's key view).
+        embeddings: the online projections (or predictions) the loss compared, one per view
+            (``None`` where ``features`` is).
         teacher: the teacher's pooled features the loss used (``Branch.teacher_features``),
             ``None`` for a branch without a teacher.
         targets: the teacher's embeddings the loss compared against (MoCo's keys, BYOL's
@@ -63,8 +65,8 @@ class BranchOutput:
     """
 
     loss: torch.Tensor
-    features: list[torch.Tensor]
-    embeddings: list[torch.Tensor]
+    features: list[torch.Tensor | None]
+    embeddings: list[torch.Tensor | None]
     teacher: list[torch.Tensor | None] | None = None
     targets: list[torch.Tensor | None] | None = None
     positive_log_prob: torch.Tensor | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ from ssl_longtail import (
     long_tail_split,
     training_subset,
 )
-from ssl_core import DatasetSplits, TensorImageDataset
+from ssl_core import DatasetSplits, ImageDataset, TensorImageDataset
 from ssl_core.run_folder import STATE_META, RunFolder
 from ssl_core.training.trainer import Trainer
 
@@ -110,15 +111,38 @@ def test_training_subset_renumbers_samples_and_records_the_counts():
     assert (record["subset"], record["total"], record["imbalance"], record["split_seed"]) == (
         "long-tail", sum(expected), 10.0, 2)
     assert (record["pool_size"], record["validation_size"], record["few_shot_per_class"]) == (180, 20, 1)
-    assert isinstance(lt.train, SubsetImageDataset) and len(lt.train) == sum(expected)
+    assert isinstance(lt.train, TensorImageDataset) and len(lt.train) == sum(expected)  # still indexable on device
+    originals = [int(lt.train[i][0][0, 0, 0]) for i in range(len(lt.train))]  # a pixel holds the original index
+    assert len(set(originals)) == len(originals)
+    for i, original in enumerate(originals):
+        _, index, label = lt.train[i]
+        assert index == i and label == labels[original]
+    assert lt.train.labels.tolist() == labels[originals].tolist()
+    _, twin_record = training_subset(data, 10.0, split_seed=2, balanced_twin=True)
+    assert twin_record["counts"] == [sum(expected) // 10] * 10 and twin_record["subset"] == "balanced"
+    assert twin_record["long_tail_counts"] == expected
+
+
+def test_the_subset_of_a_split_read_on_access_reads_through_it():
+    labels = np.repeat(np.arange(10), 20)
+    data = _tensor_splits(labels)
+
+    class OnAccess(ImageDataset):
+        def __init__(self, base):
+            self.base, self.labels, self.image_size = base, base.labels, base.image_size
+
+        def __len__(self):
+            return len(self.base)
+
+        def __getitem__(self, index):
+            return self.base[index]
+
+    lt, record = training_subset(attrs.evolve(data, train=OnAccess(data.train)), 10.0, split_seed=2)
+    assert isinstance(lt.train, SubsetImageDataset) and len(lt.train) == record["total"]
     for i in range(len(lt.train)):
         image, index, label = lt.train[i]
         original = int(lt.train.indices[i])
         assert index == i and label == labels[original] and int(image[0, 0, 0]) == original % 256
-    assert lt.train.labels.tolist() == labels[lt.train.indices.numpy()].tolist()
-    _, twin_record = training_subset(data, 10.0, split_seed=2, balanced_twin=True)
-    assert twin_record["counts"] == [sum(expected) // 10] * 10 and twin_record["subset"] == "balanced"
-    assert twin_record["long_tail_counts"] == expected
 
 
 def test_imbalance_on_unlabelled_data_is_an_error():

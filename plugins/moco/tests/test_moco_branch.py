@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from ssl_core import Batch, BuildContext, create
 from ssl_core import IncompatibleComponentsError
-from ssl_moco import batch_permutation, shuffle_bn_forward
+from ssl_moco import SplitBatchNorm2d, batch_permutation, shuffle_bn_forward, split_batch_norms
 from torch import nn
 
 CTX = SimpleNamespace(accelerator=SimpleNamespace(gather=lambda t: t))  # one process
@@ -77,7 +78,8 @@ def test_negatives_are_the_pre_step_queue_and_the_step_keys_are_enqueued_after()
     assert torch.equal(branch.queue, queue_before)  # forward does not enqueue
     torch.testing.assert_close(out.embeddings[0], q1)
     assert out.positive_log_prob.shape == (4,)
-    again = branch.loss_from_features([f.detach() for f in out.features], out.teacher)  # a regularizer's re-run
+    assert out.features[1] is None and out.embeddings[1] is None  # view 2 is the key alone: never encoded online
+    again = branch.loss_from_features([out.features[0].detach(), None], out.teacher)  # a regularizer's re-run
     torch.testing.assert_close(again.loss, out.loss)
     branch.on_step_end(CTX)
     torch.testing.assert_close(branch.queue[:4], k2)
@@ -126,13 +128,17 @@ def test_queue_is_capped_on_small_datasets_and_is_a_checkpointed_buffer():
 def test_key_encoder_runs_on_shuffled_bn_sub_batches():
     encoder = create("encoder", "small-resnet", BuildContext(image_size=16), widths=(4, 4, 8, 8))
     x, index = torch.randn(8, 3, 16, 16), torch.tensor([3, 14, 15, 92, 65, 35, 89, 79])
-    out = shuffle_bn_forward(encoder, x, index, 4)
+    keyed = split_batch_norms(copy.deepcopy(encoder), 4)
+    seen = []
+    keyed.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    out = shuffle_bn_forward(keyed, x, index)
+    assert seen == [8]  # one forward of the whole shuffled batch
     perm = batch_permutation(index)
     assert sorted(perm.tolist()) == list(range(8)) and torch.equal(perm, batch_permutation(index.clone()))
     assert not torch.equal(perm, torch.arange(8))
     by_hand = torch.empty_like(out)
-    for rows in perm.chunk(4):
-        by_hand[rows] = encoder(x[rows])
+    for k in range(4):  # sub-batch k: every 4th row of the shuffled batch from row k
+        by_hand[perm[k::4]] = encoder(x[perm[k::4]])
     torch.testing.assert_close(out, by_hand)
     assert not torch.allclose(out, encoder(x), atol=1e-4)  # full-batch BN statistics differ
 
@@ -140,10 +146,43 @@ def test_key_encoder_runs_on_shuffled_bn_sub_batches():
 def test_branch_keys_use_a_divisor_of_the_batch_as_bn_splits():
     branch, context = _branch(bn_splits=8)
     batch = _batch(context, n=6)
-    with torch.no_grad():
-        full = F.normalize(branch.key_head(branch.key_encoder(batch.views[1])), dim=1)
-    split = _keys(branch, batch)[1]  # 8 -> 3 sub-batches of 2
+    with torch.no_grad():  # the online encoder still has the key encoder's weights and plain batch norms
+        full = F.normalize(branch.key_head(branch.encoder(batch.views[1])), dim=1)
+        perm = batch_permutation(batch.index)
+        chunks = torch.empty(6, branch.encoder.feature_dim)
+        for k in range(3):  # 8 -> 3 sub-batches of 2
+            chunks[perm[k::3]] = branch.encoder(batch.views[1][perm[k::3]])
+    split = _keys(branch, batch)[1]
+    torch.testing.assert_close(split, F.normalize(branch.key_head(chunks), dim=1))
     assert not torch.allclose(split, full, atol=1e-4)
+    assert all(type(m) is not nn.BatchNorm2d for m in branch.key_encoder.modules())
+    assert branch.key_encoder.state_dict().keys() == branch.encoder.state_dict().keys()
+
+
+def test_split_batch_norm_is_batch_norm_on_each_sub_batch_in_one_call():
+    torch.manual_seed(0)
+    plain = nn.BatchNorm2d(5)
+    nn.init.uniform_(plain.weight)
+    nn.init.uniform_(plain.bias)
+    split = split_batch_norms(nn.Sequential(copy.deepcopy(plain)), 4)[0]
+    assert isinstance(split, SplitBatchNorm2d) and torch.equal(split.weight, plain.weight)
+    x = torch.randn(12, 5, 3, 3)
+
+    def by_sub_batch(rows: torch.Tensor, s: int) -> torch.Tensor:  # sub-batch k: rows k, k + s, k + 2s, ...
+        out = torch.empty_like(rows)
+        for k in range(s):
+            out[k::s] = plain(rows[k::s])
+        return out
+
+    means = torch.stack([x[k::4].mean(dim=(0, 2, 3)) for k in range(4)])  # 12 rows: 4 sub-batches of 3
+    expected = by_sub_batch(x, 4)
+    torch.testing.assert_close(split(x), expected)
+    torch.testing.assert_close(split.running_mean, 0.9 * torch.zeros(5) + 0.1 * means.mean(0))
+    torch.testing.assert_close(split(x.contiguous(memory_format=torch.channels_last)), expected)
+    torch.testing.assert_close(split(x[:6]), by_sub_batch(x[:6], 3))  # 4 -> 3, which divides 6
+    split.eval()
+    torch.testing.assert_close(split(x), F.batch_norm(x, split.running_mean, split.running_var, split.weight,
+                                                      split.bias, False, 0.0, split.eps))
 
 
 def test_presets_differ_in_head_and_temperature_not_momentum():

@@ -28,6 +28,11 @@ from ssl_core.cli.tables import print_table
 @click.option("--output-dir", help="Run folder (default runs/<branch>-<time>).")
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Training device (default auto).")
+@click.option("--data-on-device", type=click.Choice(["auto", "yes", "no"]),
+              help="Index an in-memory training split on the device instead of a DataLoader (default auto: when "
+                   "it fits).")
+@click.option("--compile", "compile_", is_flag=True, default=None,
+              help="torch.compile the model's forward (falls back to eager with a message where it fails).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or TOML file with the same fields.")
 @click.option("--set", "sets", multiple=True, metavar="KIND[.NAME].OPTION=VALUE",
               help="Set a component option, e.g. loss.temperature=0.1, or any run field, e.g. "
@@ -42,7 +47,8 @@ from ssl_core.cli.tables import print_table
               help="Log to an experiment tracker of HF Accelerate: tensorboard, wandb, mlflow, aim, comet_ml, ... "
                    "(repeatable; off by default; local logs go to RUN_DIR/trackers).")
 @click.option("--run-name", help="The trackers' run name (default: the run folder's name).")
-def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, log_with, **fields) -> None:
+def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_callback, log_with, compile_,
+                **fields) -> None:
     """Train a self-supervised model and write config.yaml, metrics.jsonl, checkpoints and
     encoder.safetensors to the output folder."""
     from ssl_core.training.trainer import Trainer
@@ -51,6 +57,7 @@ def run_command(config_file, sets, resume, overwrite, regularizer, callback, no_
     fields["callback"] = list(callback) or None
     fields["no_callback"] = list(no_callback) or None
     fields["log_with"] = list(log_with) or None
+    fields["compile"] = compile_
     trainer = Trainer(config_file, sets=list(sets), resume=resume, overwrite=overwrite, **fields)
     result = trainer.fit()
     if not trainer.accelerator.is_main_process:

@@ -23,7 +23,6 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
@@ -31,12 +30,14 @@ from ssl_core import plugins, registry
 from ssl_core.components import Component, walk
 from ssl_core.config import RunConfig, deep_merge, read_config_file, resolve, to_plain
 from ssl_core.context import Batch, BuildContext, TrainContext
-from ssl_core.data.sources import NO_LABEL, DatasetSplits
+from ssl_core.data.sources import DatasetSplits
 from ssl_core.errors import ConfigError, RunFolderError
 from ssl_core.evaluation.features import extract_features
 from ssl_core.nn.distributed import broadcast_
 from ssl_core.run_folder import TRACKERS, RunFolder, load_checkpoint, run_folder_of
 from ssl_core.training import checkpoint
+from ssl_core.training.batches import Batches, DeviceBatches, loader_batches, on_device
+from ssl_core.training.compiled import CompiledForward
 from ssl_core.training.guard import FiniteGuard
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize, SSLModel
 from ssl_core.training.optim import build_optimizer
@@ -56,7 +57,7 @@ class RunResult:
 #: run fields a resumed run may change; every other field and option is the checkpoint's.
 RESUMABLE = ("epochs", "output_dir", "device", "num_workers", "callback", "no_callback", "checkpoint_every",
              "keep_checkpoints", "checkpoint_every_steps", "max_bad_steps", "log_every_steps", "log_with", "run_name",
-             "options.callback")
+             "data_on_device", "channels_last", "compile", "options.callback")
 
 
 def _seed_for(*parts: int) -> int:
@@ -259,7 +260,7 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _make_batch(self, images: torch.Tensor, index: torch.Tensor, labels: torch.Tensor, step: int) -> Batch:
+    def _make_batch(self, images: torch.Tensor, index: torch.Tensor, labels: torch.Tensor | None, step: int) -> Batch:
         device = self.accelerator.device
         x = images.to(device, non_blocking=True).float().div_(255)
         generator = torch.Generator(device=device)
@@ -268,25 +269,31 @@ class Trainer:
         size = views[0].shape[-2:]
         image = x if x.shape[-2:] == size else F.interpolate(x, size=tuple(size), mode="bilinear",
                                                              antialias=True, align_corners=False)
-        label = labels.to(device) if bool((labels != NO_LABEL).all()) else None
-        return Batch(views=[self.normalize(v) for v in views], image=self.normalize(image),
-                     index=index.to(device), label=label)
+        views, image = [self.normalize(v) for v in views], self.normalize(image)
+        if self.channels_last:
+            views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            image = image.contiguous(memory_format=torch.channels_last)
+        return Batch(views=views, image=image, index=index.to(device, non_blocking=True),
+                     label=None if labels is None else labels.to(device, non_blocking=True))
 
-    def _loader(self, data: DatasetSplits) -> tuple[DataLoader, DistributedSampler]:
+    def _sampler(self, data: DatasetSplits) -> DistributedSampler:
         cfg, acc = self.config, self.accelerator
         if cfg.batch_size % acc.num_processes:
             raise ConfigError(f"batch size {cfg.batch_size} is not divisible by the {acc.num_processes} processes")
         if cfg.batch_size > len(data.train):
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(data.train)} training images; "
                               f"use --batch-size {len(data.train)} or less")
-        sampler = DistributedSampler(data.train, num_replicas=acc.num_processes, rank=acc.process_index,
-                                     shuffle=True, seed=cfg.seed, drop_last=True)
-        return self._epoch_loader(data, sampler), sampler
+        return DistributedSampler(data.train, num_replicas=acc.num_processes, rank=acc.process_index,
+                                  shuffle=True, seed=cfg.seed, drop_last=True)
 
-    def _epoch_loader(self, data: DatasetSplits, sampler: Any) -> DataLoader:
+    def _batches(self, data: DatasetSplits, sampler: DistributedSampler, start: int) -> Batches:
+        """The epoch's batches from step ``start`` on: indexed on the device, or through a DataLoader."""
         per_process = self.config.batch_size // self.accelerator.num_processes
-        return DataLoader(data.train, batch_size=per_process, sampler=sampler, drop_last=True,
-                          num_workers=self.config.num_workers, pin_memory=self.accelerator.device.type == "cuda")
+        order = list(sampler)[start * per_process:]
+        if self.device_batches is not None:
+            return self.device_batches(order)
+        return loader_batches(data.train, order, per_process, self.config.num_workers,
+                              pin_memory=self.accelerator.device.type == "cuda")
 
     def _accelerator(self) -> Accelerator:
         device = self.config.device
@@ -318,8 +325,11 @@ class Trainer:
         self.folder = RunFolder(self.output_dir)
         self._prepare_folder()
         data = self._build_data()
-        loader, sampler = self._loader(data)
-        self.steps_per_epoch = steps = len(loader)
+        sampler = self._sampler(data)
+        per_process = cfg.batch_size // acc.num_processes
+        self.steps_per_epoch = steps = len(sampler) // per_process
+        self.device_batches = DeviceBatches(data.train, acc.device, per_process) if on_device(
+            data.train, cfg.data_on_device, acc.device, cfg.dataset) else None
         self._build_components(data, steps)
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" and data.channels == 3 else (None, None)
         self.normalize = Normalize(mean, std).to(acc.device)
@@ -332,7 +342,11 @@ class Trainer:
         self.peak_lr = cfg.lr * cfg.batch_size / 256
         self.optimizer = build_optimizer(cfg.optimizer, groups, self.peak_lr, cfg.momentum, cfg.weight_decay,
                                          lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
+        self.channels_last = cfg.channels_last == "yes" or (cfg.channels_last == "auto" and acc.device.type == "cuda")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.model, self.optimizer = acc.prepare(self.model, self.optimizer)
+        self.forward = CompiledForward(self.model) if cfg.compile else self.model
         self.views = self.views.to(acc.device) if isinstance(self.views, nn.Module) else self.views
         ctx = TrainContext(accelerator=acc, model=self.model, branch=acc.unwrap_model(self.model).branch, data=data,
                            batch_size=cfg.batch_size, epochs=cfg.epochs, steps_per_epoch=steps,
@@ -346,13 +360,13 @@ class Trainer:
         if cfg.log_with:
             start_trackers(acc, self.folder, cfg.log_with, cfg.run_name or self.output_dir.name, to_plain(cfg))
         try:
-            self._train(ctx, data, loader, sampler)
+            self._train(ctx, data, sampler)
         finally:
             if cfg.log_with:
                 acc.end_training()
         return RunResult(self.output_dir, self.history, self.summary)
 
-    def _train(self, ctx: TrainContext, data: DatasetSplits, loader: DataLoader, sampler: DistributedSampler) -> None:
+    def _train(self, ctx: TrainContext, data: DatasetSplits, sampler: DistributedSampler) -> None:
         """The epochs, then the encoder, the summary and the ``after_run`` hooks."""
         cfg, acc, steps = self.config, self.accelerator, self.steps_per_epoch
         warmup = round(cfg.warmup_epochs * steps)
@@ -366,12 +380,13 @@ class Trainer:
             while ctx.epoch < cfg.epochs:
                 start, self._resume_step = self._resume_step, 0
                 sampler.set_epoch(ctx.epoch)
-                epoch_loader = self._epoch_loader(data, list(sampler)[start * loader.batch_size:]) if start else loader
-                self._train_epoch(ctx, epoch_loader, warmup, start)
+                self._train_epoch(ctx, self._batches(data, sampler, start), warmup, start)
                 if ctx.epoch % cfg.checkpoint_every == 0 or ctx.epoch == cfg.epochs:
                     self.save_checkpoint(ctx)
         for component in self.components:
             component.on_fit_end(ctx)
+        if cfg.compile:
+            self.summary["compiled"] = self.forward.active
         acc.wait_for_everyone()
         self._update_wall_time()
         if acc.is_main_process:
@@ -446,7 +461,7 @@ class Trainer:
         for component in self.components:
             component.on_step_start(ctx, batch)
         with self.accelerator.autocast():
-            loss, logs = self.model(batch)
+            loss, logs = self.forward(batch)
         self.accelerator.backward(loss)
         terms = {"loss": loss.detach(), **logs}
         if self.guard.observe(ctx.global_step, terms, guarded):
@@ -461,7 +476,7 @@ class Trainer:
             component.on_step_end(ctx)
         return terms, True
 
-    def _train_epoch(self, ctx: TrainContext, loader: DataLoader, warmup: int, start: int = 0) -> None:
+    def _train_epoch(self, ctx: TrainContext, batches: Batches, warmup: int, start: int = 0) -> None:
         """One epoch, from step ``start`` on (a mid-epoch resume); commits metrics at its end."""
         cfg, acc = self.config, self.accelerator
         ctx.metrics = {}
@@ -475,7 +490,7 @@ class Trainer:
         guarded = None if acc.scaler is not None else [p for g in self.optimizer.param_groups for p in g["params"]]
         with tqdm(total=ctx.steps_per_epoch, initial=start, desc=f"epoch {ctx.epoch + 1}/{cfg.epochs}", unit="step",
                   disable=not acc.is_main_process, dynamic_ncols=True) as bar:
-            for i, (images, index, labels) in enumerate(loader, start):
+            for i, (images, index, labels) in enumerate(batches, start):
                 ctx.lr = warmup_cosine(ctx.global_step, ctx.total_steps, warmup, self.peak_lr,
                                        self.peak_lr * cfg.final_lr_ratio)
                 for group in self.optimizer.param_groups:

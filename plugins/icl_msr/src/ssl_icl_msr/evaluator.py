@@ -41,8 +41,8 @@ class BranchEvaluator:
         with torch.no_grad(), fwAD.dual_level(), sdpa_kernel(SDPBackend.MATH):
             dual = {name: fwAD.make_dual(p.detach(), tangents[name]) for name, p in params.items()}
             features = self.encode(dual, views)
-            out = [fwAD.unpack_dual(f).tangent for f in features]
-        return [torch.zeros_like(f) if t is None else t for f, t in zip(features, out)]
+            out = [None if f is None else fwAD.unpack_dual(f).tangent for f in features]
+        return [None if f is None else torch.zeros_like(f) if t is None else t for f, t in zip(features, out)]
 
     def image_features(self, image: torch.Tensor) -> torch.Tensor:
         """The encoder's pooled features of the un-augmented image (no gradient)."""

@@ -89,7 +89,7 @@ def step_gradient(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], v
     if weight:
         objective = objective + weight * evaluator.msr_loss(params, features, teacher, semantics.detach())
     g = average_over_processes(_zeros_for_none(torch.autograd.grad(objective, theta, allow_unused=True), theta))
-    return [f.detach() for f in features], g
+    return [None if f is None else f.detach() for f in features], g
 
 
 def meta_gradients(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], semantics: Callable[[], torch.Tensor],
@@ -114,14 +114,15 @@ def meta_gradients(evaluator: BranchEvaluator, params: dict[str, torch.Tensor], 
         torch.autograd.grad(meta_loss, list(moved.values()), allow_unused=True), theta))
 
     if exact:
-        leaves = [f.detach().requires_grad_() for f in features]
+        leaves = [None if f is None else f.detach().requires_grad_() for f in features]
         objective = (evaluator.ct_loss(params, leaves, teacher)
                      + config.weight * evaluator.msr_loss(params, leaves, teacher, semantics_now))
-        grads = torch.autograd.grad(objective, leaves + theta, create_graph=True, allow_unused=True)
-        d_features = _zeros_for_none(grads[:len(leaves)], leaves)
-        tangent = evaluator.encode_tangent(params, dict(zip(names, v)), views)
+        encoded = [f for f in leaves if f is not None]  # a view outside the branch's online views has none
+        grads = torch.autograd.grad(objective, encoded + theta, create_graph=True, allow_unused=True)
+        d_features = _zeros_for_none(grads[:len(encoded)], encoded)
+        tangent = [t for t in evaluator.encode_tangent(params, dict(zip(names, v)), views) if t is not None]
         along = sum((d * w).sum() for d, w in zip(d_features, tangent))
-        along = along + sum((d * step).sum() for d, step in zip(grads[len(leaves):], v) if d is not None)
+        along = along + sum((d * step).sum() for d, step in zip(grads[len(encoded):], v) if d is not None)
         second = -alpha * along
     else:
         second = -alpha * config.weight * _finite_difference(evaluator, params, names, v, views, teacher,

@@ -84,7 +84,7 @@ class ICLMSR(Regularizer):
 
         The features are kept (detached) for this step's meta step.
         """
-        self._features = [f.detach() for f in output.features[:2]]
+        self._features = [None if f is None else f.detach() for f in output.features[:2]]
         teacher, _ = self._inputs(branch, batch, output)
         if self.config.weight == 0:
             return output.loss.new_zeros(())
@@ -130,7 +130,7 @@ class ICLMSR(Regularizer):
         g = [torch.zeros_like(p) if p.grad is None else p.grad.detach() / scale for p in params]
         if scaler is not None and not all(x.isfinite().all() for x in g):
             return
-        self.update(ctx, batch, [f.to(params[0].dtype) for f in self._features], g)
+        self.update(ctx, batch, [None if f is None else f.to(params[0].dtype) for f in self._features], g)
 
     def update(self, ctx: TrainContext, batch: Batch, features: list[torch.Tensor] | None = None,
                g: list[torch.Tensor] | None = None) -> None:

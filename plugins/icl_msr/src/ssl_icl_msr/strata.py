@@ -49,9 +49,11 @@ class Strata:
 
     def loss(self, features: list[torch.Tensor], teacher: list[torch.Tensor | None] | None,
              weights: torch.Tensor | None = None) -> BranchOutput:
-        """The base loss with both views' features and the teacher's multiplied by ``weights`` ``(B, c)``."""
+        """The base loss with both views' features and the teacher's multiplied by ``weights`` ``(B, c)``.
+
+        A view the online network does not encode (``None`` in ``features``) stays ``None``."""
         if weights is None:
             return self.branch.loss_from_features(features, teacher)
-        weighted = [weights * f for f in features]
+        weighted = [None if f is None else weights * f for f in features]
         scaled = None if teacher is None else [None if t is None else weights * t for t in teacher]
         return self.branch.loss_from_features(weighted, scaled)

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from ssl_core import NO_LABEL, DatasetSplits, ImageDataset
+from ssl_core import NO_LABEL, DatasetSplits, ImageDataset, TensorImageDataset
 
 POOL_STREAM = [0, 0]
 """Seed of the pool/validation division (one draw for every split seed; ``ssl eval``'s too)."""
@@ -124,6 +124,15 @@ class SubsetImageDataset(ImageDataset):
         return image, index, label
 
 
+def subset(base: ImageDataset, indices: np.ndarray) -> ImageDataset:
+    """The images ``indices`` of ``base``: copied into one tensor when ``base`` is held in memory
+    (so the trainer can index it on the device), else read through ``base`` on access."""
+    if isinstance(base, TensorImageDataset):
+        index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return TensorImageDataset(base.images[index], None if base.labels is None else base.labels[index])
+    return SubsetImageDataset(base, indices)
+
+
 def labelled(data: DatasetSplits) -> tuple[np.ndarray, int] | None:
     """The training labels and class count, or ``None`` when some training image has no label."""
     labels = data.train.labels
@@ -150,4 +159,4 @@ def training_subset(data: DatasetSplits, imbalance: float, split_seed: int = 0,
               "long_tail_counts": split.long_tail_counts, "pool_size": len(split.pool),
               "validation_size": len(split.validation), "few_shot_per_class": len(split.few_shot) // num_classes,
               "class_names": data.class_names}
-    return attrs.evolve(data, train=SubsetImageDataset(data.train, indices)), record
+    return attrs.evolve(data, train=subset(data.train, indices)), record

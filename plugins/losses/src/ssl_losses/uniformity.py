@@ -33,5 +33,5 @@ class UniformityRegularizer(Regularizer):
         self.t = config.t
 
     def forward(self, batch: Batch, output: BranchOutput, branch: Branch) -> torch.Tensor:
-        terms = [uniformity(z, self.t) for z in output.embeddings]
+        terms = [uniformity(z, self.t) for z in output.embeddings if z is not None]
         return self.weight * torch.stack(terms).mean()

@@ -11,7 +11,8 @@ from torch import nn
 from ssl_moco.config import MoCoConfig
 from ssl_moco.head import moco_head
 from ssl_moco.queue import effective_queue_size, fifo_enqueue
-from ssl_moco.shuffle_bn import largest_divisor, shuffle_bn_forward
+from ssl_moco.shuffle_bn import shuffle_bn_forward
+from ssl_moco.split_bn import split_batch_norms
 
 
 class MoCoBranch(Branch):
@@ -40,7 +41,7 @@ class MoCoBranch(Branch):
         super().__init__(context.encoder, context.loss)
         self.config = config
         self.head = moco_head(config.head, context.encoder.feature_dim, config.hidden_dim, config.out_dim)
-        self.key_encoder = momentum_copy(self.encoder)
+        self.key_encoder = split_batch_norms(momentum_copy(self.encoder), config.bn_splits)
         self.key_head = momentum_copy(self.head)
         keys_per_step = context.batch_size * (2 if config.symmetric else 1)
         size = effective_queue_size(config.queue_size, context.num_train, keys_per_step)
@@ -75,24 +76,25 @@ class MoCoBranch(Branch):
         """The key encoder's pooled features of the views that give keys (``None`` for the other).
 
         With shuffle-BN (see [`shuffle_bn_forward`][ssl_moco.shuffle_bn.shuffle_bn_forward]): the
-        batch gathered over processes is shuffled by a permutation seeded from the sample indices
+        batch gathered over processes is shuffled by a permutation derived from the sample indices
         (so a step stays a pure function of (parameters, buffers, batch)), and each process's
-        shard runs in ``bn_splits`` sub-batches (clamped to a divisor of the per-process batch,
-        2+ samples each).
+        shard is normalised in ``bn_splits`` sub-batches (clamped to a divisor of the per-process
+        batch, 2+ samples each) within one forward: the key encoder's batch norms are
+        [`SplitBatchNorm2d`][ssl_moco.split_bn.SplitBatchNorm2d].
         """
-        views = batch.views[:2]
-        n = views[0].shape[0]
-        splits = largest_divisor(n, min(self.config.bn_splits, n // 2))
         keyed = (0, 1) if self.config.symmetric else (1,)
-        return [shuffle_bn_forward(self.key_encoder, view, batch.index, splits) if i in keyed else None
-                for i, view in enumerate(views)]
+        return [shuffle_bn_forward(self.key_encoder, view, batch.index) if i in keyed else None
+                for i, view in enumerate(batch.views[:2])]
 
     def loss_from_features(self, features: list[torch.Tensor],
                            teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
-        """Query heads on ``features``, key head on the ``teacher`` features, InfoNCE against the queue."""
+        """Query heads on ``features``, key head on the ``teacher`` features, InfoNCE against the queue.
+
+        Asymmetric (the default), view 2 gives only the key: its ``features`` entry is ``None``
+        (``encode`` runs the online encoder on ``online_views`` alone)."""
         if teacher is None:
             raise ValueError("moco: loss_from_features needs the key encoder's features (teacher_features(batch))")
-        q1, q2 = (F.normalize(q, dim=1) for q in self.per_view("head", features))
+        q1, q2 = (None if q is None else F.normalize(q, dim=1) for q in self.per_view("head", features))
         k1, k2 = (None if t is None else F.normalize(self.key_head(t), dim=1) for t in teacher)
         queue = self.queue.detach()
         out = self.criterion(q1, k2, queue)

@@ -30,6 +30,6 @@ def fifo_enqueue(queue: torch.Tensor, ptr: torch.Tensor, keys: torch.Tensor) -> 
     """
     size = queue.shape[0]
     keys = keys[-size:].to(queue.dtype)
-    rows = (int(ptr) + torch.arange(keys.shape[0], device=queue.device)) % size
+    rows = (ptr + torch.arange(keys.shape[0], device=queue.device)) % size  # on the device: no host sync
     queue[rows] = keys
-    ptr.fill_((int(ptr) + keys.shape[0]) % size)
+    ptr.copy_((ptr + keys.shape[0]) % size)

@@ -2,9 +2,11 @@
 
 The gathered batch (all processes' samples) is permuted with a permutation every process
 derives from the gathered sample indices, each process runs the key encoder on its shard
-of the permuted batch, in ``splits`` sub-batches, and the outputs are gathered and put back
-in order. On one process this is the single-GPU emulation (shuffled sub-batches); on several
-it is MoCo's shuffle-BN across processes, with each shard also split ``splits`` ways.
+of the permuted batch, and the outputs are gathered and put back in order. The key
+encoder's batch norms are [`SplitBatchNorm2d`][ssl_moco.split_bn.SplitBatchNorm2d], so each
+shard is normalised in ``bn_splits`` sub-batches within one forward. On one process this is
+the single-GPU emulation (shuffled sub-batches); on several it is MoCo's shuffle-BN across
+processes, with each shard also split ``bn_splits`` ways.
 """
 
 from __future__ import annotations
@@ -12,11 +14,6 @@ from __future__ import annotations
 import torch
 from ssl_core.nn import gather, rank, world_size
 from torch import nn
-
-
-def largest_divisor(n: int, at_most: int) -> int:
-    """The largest divisor of ``n`` that is ``<= at_most`` (at least 1)."""
-    return next(d for d in range(max(1, min(n, at_most)), 0, -1) if n % d == 0)
 
 
 def batch_permutation(index: torch.Tensor) -> torch.Tensor:
@@ -30,17 +27,16 @@ def batch_permutation(index: torch.Tensor) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-def shuffle_bn_forward(module: nn.Module, x: torch.Tensor, index: torch.Tensor, splits: int) -> torch.Tensor:
+def shuffle_bn_forward(module: nn.Module, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``module`` on this process's rows ``x`` with shuffled batch-norm batches, rows in ``x``'s order.
 
     With ``N = world * n`` gathered rows and ``perm = batch_permutation(gathered index)``,
-    process ``r`` runs ``module`` on ``gathered_x[perm[r*n : (r+1)*n]]`` in ``splits``
-    consecutive chunks (each normalised with its own statistics in train mode); the outputs
-    are gathered, unshuffled, and process ``r`` keeps rows ``r*n : (r+1)*n``. ``splits`` must
-    divide ``n``. Call it on every process (it gathers).
+    process ``r`` runs ``module`` on ``gathered_x[perm[r*n : (r+1)*n]]`` (whose split batch
+    norms normalise interleaved sub-batches with their own statistics in train mode); the
+    outputs are gathered, unshuffled, and process ``r`` keeps rows ``r*n : (r+1)*n``. Call it
+    on every process (it gathers).
     """
     n, world, me = x.shape[0], world_size(), rank()
     perm = batch_permutation(gather(index)).to(x.device)
     shard = perm.view(world, n)[me]
-    local = torch.cat([module(chunk) for chunk in gather(x)[shard].chunk(splits)])
-    return gather(local)[torch.argsort(perm)][me * n : (me + 1) * n]
+    return gather(module(gather(x)[shard]))[torch.argsort(perm)][me * n : (me + 1) * n]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from ssl_core import Batch, Branch, BranchOutput, BuildContext, IncompatibleComponentsError, TrainContext
-from ssl_core.nn import ProjectionHead, rank, world_size
+from ssl_core.nn import ProjectionHead, full_precision, rank, world_size
 
 from ssl_swav.config import SwAVBranchConfig
 from ssl_swav.prototypes import Prototypes, prototype_count
@@ -89,7 +89,7 @@ class SwAVBranch(Branch):
         if self.queue is None or not self.queue.full:
             return None
         rows = self.queue.rows_of(rank(), world_size())
-        return [self.prototypes(r) for r in rows]
+        return [full_precision(self.prototypes)(r) for r in rows]
 
     def loss_from_features(self, features: list[torch.Tensor],
                            teacher: list[torch.Tensor | None] | None = None) -> BranchOutput:
@@ -99,7 +99,7 @@ class SwAVBranch(Branch):
         """
         n = features[0].shape[0]
         z = F.normalize(self.projector(torch.cat(features)), dim=1)
-        scores = list(self.prototypes(z).split(n))
+        scores = list(full_precision(self.prototypes)(z).split(n))  # scores / temperature: float32 under bf16
         out = self.criterion(scores, self.queue_scores())
         embeddings = list(z.split(n))
         with torch.no_grad():
