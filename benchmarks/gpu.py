@@ -26,6 +26,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from protocol import write_results
+
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 METHODS = ("simclr", "byol", "moco-v2")
@@ -110,10 +112,7 @@ def main() -> None:
     payload = {"benchmark": "gpu", "date": datetime.now(UTC).isoformat(timespec="seconds"), "device": device,
                "torch": torch.__version__, "setting": s, "rows": rows,
                "simclr_training": train_simclr(s, work / "simclr-run")}
-    target = work if args.tiny else BENCHMARKS / "results"
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "gpu.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (target / "gpu.md").write_text(markdown(payload))
+    write_results(work if args.tiny else BENCHMARKS / "results", "gpu", payload, markdown(payload))
     print(markdown(payload))
 
 

@@ -162,18 +162,16 @@ def main() -> None:
             for part in parts for name, (cfg, bias) in PARTS[part].items() if f"{part}/{name}" not in skipped]
     host = p.machine()
     out = p.RESULTS if args.epochs == p.EPOCHS else p.CACHE / "smoke-results"
-    out.mkdir(parents=True, exist_ok=True)
     protocol = {"training": f"{p.PROTOCOL['training']}; shapes parts at background_bias {BIAS} where stated; "
                             f"sweep: {SWEEP['num_train']} shapes images, {SWEEP['epochs']} epochs",
                 "knn": p.PROTOCOL["knn"], "linear_probe": p.PROTOCOL["linear_probe"]}
     payload = {"benchmark": "icl_msr", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows, "not_run": skipped}
-    (out / "icl_msr.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# icl_msr", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",
           f"Machine: {host['nproc']} CPUs, {host['cpu']}, torch {host['torch']}, commit {host['git_commit']}.",
           *tables(rows), *(["", f"Not run this time: {', '.join(skipped)}."] if skipped else []),
           "", "Commands:", "", *(f"- {r['part']} / {r['name']}: `{r['command']}`" for r in rows)]
-    (out / "icl_msr.md").write_text("\n".join(md) + "\n")
+    p.write_results(out, "icl_msr", payload, "\n".join(md) + "\n")
     print("\n".join(tables(rows)))
     print(f"\n{p.relative(out / 'icl_msr')}.json, .md")
 

@@ -2,7 +2,7 @@
 under the CPU benchmark protocol (benchmarks/README.md), on the CIFAR-10 subset or on ``shapes``.
 
     .venv/bin/python benchmarks/peers.py [--methods byol,simsiam] [--side ours|lightly|both] [--ablations]
-        [--epochs N] [--force] [--dataset cifar10|shapes]
+        [--epochs N] [--force] [--dataset cifar10|shapes] [--seed N]
 
 Our rows are ordinary ``ssl run`` configurations (``--branch METHOD`` at its defaults). A
 lightly row trains in a child process running ``benchmarks/peers_lightly.py METHOD FOLDER``
@@ -14,9 +14,11 @@ configuration is cached in its folder's ``result.json`` (``--force`` redoes it);
 lightly training continues from its last epoch. The results page keeps the rows of the
 previous ``results/peers.json`` that this invocation did not produce (a row is replaced
 only by a new row of the same method and name), so methods and sides can be run one at a
-time. ``--ablations`` adds, for BYOL, one row per dynamics fix undone on its own
-(``ABLATIONS``): the separate effect of each. ``--smoke`` (hidden): lightly rows train 1
-epoch on 512 images, ours 1 epoch, everything in ``benchmarks/cache/peers-smoke/``.
+time. ``--seed N`` (not 0) trains another seed of the chosen methods: folders and row names
+get ``seed N``; the floors and before rows stay those of seed 0. ``--ablations`` adds, for
+BYOL, one row per dynamics fix undone on its own (``ABLATIONS``): the separate effect of each.
+``--smoke`` (hidden): lightly rows train 1 epoch on 512 images, ours 1 epoch, everything in
+``benchmarks/cache/peers-smoke/``.
 """
 
 from __future__ import annotations
@@ -68,15 +70,16 @@ def ensure_peers_venv() -> None:
 
 
 def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: int | None,
-                dataset: str = "cifar10") -> dict[str, Any]:
+                dataset: str = "cifar10", seed: int = 0) -> dict[str, Any]:
     """Train ``method`` with lightly's modules (once; resumed if killed), then evaluate as any run folder."""
-    name = f"lightly-{method}"
+    name = folder.name
     if force:
         shutil.rmtree(folder, ignore_errors=True)
     if not (folder / "result.json").exists() and not (folder / "train.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
         command = [p.relative(PEERS_PYTHON), p.relative(LIGHTLY_SCRIPT), method, p.relative(folder),
                    "--epochs", str(epochs), "--dataset", dataset] + (["--num-train", str(num_train)] if num_train else [])
+        command += ["--seed", str(seed)] if seed else []
         print(f"{name}: training with lightly, log {p.relative(folder / 'train.log')}", flush=True)
         child = p.run_child(command, folder / "train.log")
         (folder / "train.json").write_text(json.dumps(
@@ -169,8 +172,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="train nothing: write the results page from the rows already cached")
     parser.add_argument("--dataset", choices=tuple(p.DATASETS), default="cifar10",
                         help="the CIFAR-10 subset (results/peers.*) or shapes (results/peers_shapes.*)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of the method rows (not 0: an extra seed, its own folders and row names)")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    suffix, label = (f"-seed{args.seed}", f", seed {args.seed}") if args.seed else ("", "")
     dataset, name = args.dataset, "peers" if args.dataset == "cifar10" else f"peers_{args.dataset}"
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
@@ -187,21 +193,23 @@ def main(argv: list[str] | None = None) -> None:
         "" if dataset == "cifar10" else dataset)
     floors = [] if args.no_floors else [p.run_configuration(c, work / c.name, epochs, args.force, dataset)
                                         for c in p.FLOORS]
-    before = before_rows(dataset) if official else {}
+    before = before_rows(dataset) if official and not args.seed else {}
     if official and (p.RESULTS / f"{name}.json").exists():  # a before row, once recorded, stays the before row
         kept = json.loads((p.RESULTS / f"{name}.json").read_text()).get("methods", {})
         before = {m: r for m, r in before.items() if not any(x["name"].startswith("ours, before") for x in kept.get(m, []))}
     tables: dict[str, list[dict]] = {}
     for method in methods:
         rows = [before[method]] if method in before else []
-        if args.side in ("ours", "both") and not (args.report and not _cached(work / f"ours-{method}")):
-            row = p.run_configuration(p.Configuration(f"ours-{method}", ("--branch", method)),
-                                      work / f"ours-{method}", epochs, args.force, dataset)
-            rows.append({**row, "name": "ours, now"})
-        if args.side in ("lightly", "both") and not (args.report and not _cached(work / f"lightly-{method}")):
-            row = lightly_row(method, work / f"lightly-{method}", epochs, args.force,
-                              SMOKE_TRAIN if args.smoke else None, dataset)
-            rows.append({**row, "name": "lightly 1.6"})
+        ours, lightly = f"ours-{method}{suffix}", f"lightly-{method}{suffix}"
+        seed_args = ("--seed", str(args.seed)) if args.seed else ()
+        if args.side in ("ours", "both") and not (args.report and not _cached(work / ours)):
+            row = p.run_configuration(p.Configuration(ours, ("--branch", method, *seed_args)),
+                                      work / ours, epochs, args.force, dataset)
+            rows.append({**row, "name": f"ours, now{label}"})
+        if args.side in ("lightly", "both") and not (args.report and not _cached(work / lightly)):
+            row = lightly_row(method, work / lightly, epochs, args.force,
+                              SMOKE_TRAIN if args.smoke else None, dataset, args.seed)
+            rows.append({**row, "name": f"lightly 1.6{label}"})
         for name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
             if not (args.report and not _cached(work / folder)):
                 row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra)), work / folder, epochs,
@@ -217,13 +225,11 @@ def main(argv: list[str] | None = None) -> None:
         notes = ["", "**Smoke test: not the protocol; the numbers only show that every row runs.**"]
     host = p.machine()
     out = p.RESULTS if official else (SMOKE if args.smoke else p.CACHE / "smoke-results")
-    out.mkdir(parents=True, exist_ok=True)
     if official:
         floors, tables = merge_previous(out / f"{name}.json", floors, tables)
     payload = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": protocol,
                "machine": host, "floors": floors, "methods": tables}
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / f"{name}.md").write_text(page(protocol, host, floors, tables, notes, dataset))
+    p.write_results(out, name, payload, page(protocol, host, floors, tables, notes, dataset))
     print(f"\n{name} ({epochs} epochs; {p.relative(out / name)}.json, .md)")
     print("\nfloors\n" + p.text_table([p.table_cells(r) for r in floors]))
     for method, rows in tables.items():

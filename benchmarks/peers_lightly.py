@@ -119,14 +119,14 @@ def load_images(num_train: int | None, cfg: dict) -> list:
     return [to_pil_image(train[i][0]) for i in index]
 
 
-def resolved_config(method: str, folder: Path, epochs: int, dataset: str = "cifar10") -> dict:
+def resolved_config(method: str, folder: Path, epochs: int, dataset: str = "cifar10", seed: int = 0) -> dict:
     """Our resolved run configuration of ``method`` under the protocol (what ``ssl run`` would write),
-    on the CIFAR-10 subset or the built-in ``shapes`` at its defaults."""
+    on the CIFAR-10 subset or the built-in ``shapes`` at its defaults, with the training ``seed``."""
     from ssl_core.config import resolve, to_plain
 
     path = str(DATA.relative_to(ROOT)) if dataset == "cifar10" else dataset
     return to_plain(resolve({"branch": method, "dataset": path, "encoder": "small-resnet",
-                             "batch_size": 256, "epochs": epochs, "seed": 0, "device": "cpu",
+                             "batch_size": 256, "epochs": epochs, "seed": seed, "device": "cpu",
                              "output_dir": str(folder)}))
 
 
@@ -289,7 +289,8 @@ def collate(items: list) -> list[torch.Tensor]:
     return [torch.stack([item[v] for item in items]) for v in range(len(items[0]))]
 
 
-def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset: str = "cifar10") -> None:
+def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset: str = "cifar10",
+          seed: int = 0) -> None:
     import ssl_core
     import yaml
     from accelerate.utils import set_seed
@@ -298,7 +299,7 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
     from ssl_core.training.schedule import warmup_cosine
 
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = resolved_config(method, folder, epochs, dataset)
+    cfg = resolved_config(method, folder, epochs, dataset, seed)
     batch = cfg["batch_size"]
     set_seed(cfg["seed"])  # as the trainer: seeded, then the encoder is the first draw
     encoder = ssl_core.create("encoder", cfg["encoder"], ssl_core.BuildContext(image_size=32, channels=3),
@@ -384,7 +385,8 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--num-train", type=int, default=None, help="seeded subset of the training images (smoke)")
     parser.add_argument("--dataset", choices=("cifar10", "shapes"), default="cifar10")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the encoder's init, the shuffles, the views)")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     train(args.method, args.folder if args.folder.is_absolute() else ROOT / args.folder, args.epochs, args.num_train,
-          args.dataset)
+          args.dataset, args.seed)

@@ -121,6 +121,17 @@ class ChildRun:
     peak_rss_mib: float
 
 
+def write_results(folder: Path, name: str, payload: dict[str, Any], page: str) -> Path:
+    """Write ``name.json`` (``payload``) and ``name.md`` (``page``) into ``folder``, each atomically;
+    returns ``folder / name``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, text in ((folder / f"{name}.json", json.dumps(payload, indent=1) + "\n"), (folder / f"{name}.md", page)):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return folder / name
+
+
 def relative(path: Path) -> str:
     """``path`` relative to the repository root (children run there; configs stay portable)."""
     return str(path.relative_to(ROOT))
@@ -310,7 +321,6 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
         protocol["training"] += f" -- SMOKE TEST: {epochs} epochs instead of {EPOCHS}"
     host = machine()
     out = RESULTS if epochs == EPOCHS else CACHE / "smoke-results"
-    out.mkdir(parents=True, exist_ok=True)
     date = datetime.now(UTC).isoformat(timespec="seconds")
     if only and (out / f"{benchmark}.json").exists():
         new = {(r["dataset"], r["name"]): {**r, "measured": f"{date[:10]} {host['git_commit']}"} for r in rows}
@@ -321,8 +331,7 @@ def run_benchmark(benchmark: str, configurations: list[Configuration], epochs: i
         datasets = tuple(dict.fromkeys(r["dataset"] for r in rows))
         protocol["data"] = "; ".join(f"{d}: {DATASETS[d][1]}" for d in datasets)
     payload = {"benchmark": benchmark, "date": date, "protocol": protocol, "machine": host, "rows": rows}
-    (out / f"{benchmark}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / f"{benchmark}.md").write_text(markdown(benchmark, protocol, host, rows))
+    write_results(out, benchmark, payload, markdown(benchmark, protocol, host, rows))
     print(f"\n{benchmark} ({epochs} epochs; {relative(out / benchmark)}.json, .md)")
     for dataset in datasets:
         print(f"\n{dataset}\n" + text_table([table_cells(row) for row in rows if row["dataset"] == dataset]))

@@ -133,10 +133,8 @@ def main() -> None:
     }
     host = p.machine()
     out = p.CACHE / "smoke-results" if smoke else p.RESULTS
-    out.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "sdclr_lt", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "protocol": protocol, "machine": host, "rows": rows}
-    (out / "sdclr_lt.json").write_text(json.dumps(payload, indent=1) + "\n")
     md = ["# sdclr_lt", "", *(f"- **{k}**: {v}" for k, v in protocol.items()), "",
           f"Machine: {host['nproc']} CPUs, {host['cpu']}, torch {host['torch']}, commit {host['git_commit']}."]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -151,7 +149,7 @@ def main() -> None:
                f"{r['peak_rss_mib']:.0f} | {percent(r['knn_top1'])} |"
                for r in subset]
     md += ["", "Commands:", ""] + [f"- {r['dataset']} / {r['name']}: `{r['command']}`" for r in rows]
-    (out / "sdclr_lt.md").write_text("\n".join(md) + "\n")
+    p.write_results(out, "sdclr_lt", payload, "\n".join(md) + "\n")
     widths = [max(len(c[i]) for c in [HEADER, *table(rows)]) for i in range(len(HEADER))]
     print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [HEADER, *table(rows)]))
 

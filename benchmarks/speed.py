@@ -182,10 +182,7 @@ def main() -> None:
                       f"views {result['views']:.0f} images/s", flush=True)
     payload = {"benchmark": "speed", "date": datetime.now(UTC).isoformat(timespec="seconds"), "protocol": PROTOCOL,
                "machine": p.machine(), "rounds": args.rounds, "rows": rows_of(runs, configs)}
-    target = CACHE / "smoke-results" if args.smoke else p.RESULTS
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "speed.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (target / "speed.md").write_text(markdown(payload))
+    p.write_results(CACHE / "smoke-results" if args.smoke else p.RESULTS, "speed", payload, markdown(payload))
     print(markdown(payload))
 
 

@@ -15,8 +15,9 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ssl_core import BuildContext, ConfigError, RunFolderError, load_encoder
+from ssl_core import BuildContext, ConfigError, RunFolderError, hookimpl, load_encoder, plugins, registry
 from ssl_core.cli import cli
+from ssl_core.model_card import methods
 from ssl_core.evaluation.protocols import evaluate_run
 from ssl_core.sharing import export, public_config
 from ssl_core.training.trainer import Trainer
@@ -175,3 +176,29 @@ def test_ssl_run_init_from_starts_from_the_shared_weights(exported, tmp_path):
     assert all(torch.equal(v, shared[k]) for k, v in trainer.branch.encoder.state_dict().items())
     with pytest.raises(ConfigError, match="do not fit this run's encoder 'small-resnet'"):
         _init_from_trainer(exported, tmp_path, "small-resnet", "[8, 8, 16, 32]")
+
+
+class _PaperPlugin:
+    @hookimpl
+    def register_branches(self, register) -> None:
+        register("papered-branch", lambda config, context: None, description="a test branch",
+                 paper="A Paper Nobody Wrote (Doe, 2031)")
+
+
+def test_the_card_cites_the_paper_each_plugin_registered(monkeypatch):
+    """A third-party branch's ``paper=`` is cited (core holds no table of names); without one: '-'."""
+    plugins.load_plugins()
+    plugins.pm.register(_PaperPlugin(), name="paper-test")
+    registry.clear_cache()
+    try:
+        rows = methods({"branch": "papered-branch", "regularizer": ["uniformity", "not-installed"]})
+        out = CliRunner().invoke(cli, ["describe", "branch", "papered-branch"]).output
+    finally:
+        plugins.pm.unregister(name="paper-test")
+        registry.clear_cache()
+    assert rows == [("branch", "papered-branch", "a test branch", "A Paper Nobody Wrote (Doe, 2031)"),
+                    ("regularizer", "uniformity", registry.spec("regularizer", "uniformity").description,
+                     "Understanding Contrastive Representation Learning through Alignment and Uniformity on the "
+                     "Hypersphere (Wang and Isola, ICML 2020)"),
+                    ("regularizer", "not-installed", "(plugin not installed here)", "-")]
+    assert "paper: A Paper Nobody Wrote (Doe, 2031)" in out

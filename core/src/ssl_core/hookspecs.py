@@ -12,7 +12,8 @@ def register_losses(register):
     register("my-loss", MyLoss, config=MyLossConfig)
 ```
 
-``register(name, factory, *, config=None, description=None, options=None, defaults=None, default=False)``:
+``register(name, factory, *, config=None, description=None, options=None, defaults=None, default=False,
+paper=None)``:
 
 - ``name``: the component's name, unique within its kind across every installed plugin
   (two plugins registering one name is an error naming both packages).
@@ -28,6 +29,9 @@ def register_losses(register):
   ``{"views": "simclr", "loss": "nt-xent", "options": {"loss": {"nt-xent": {"temperature": 0.2}}}}``,
   or a function of the branch's given options returning one (a wrapper adopting its base's).
 - ``default``: (callbacks only) in every run unless ``--no-callback NAME``.
+- ``paper``: the paper the component implements, e.g. ``"Bootstrap Your Own Latent (Grill et
+  al., NeurIPS 2020)"``; an exported model's card cites it for the run's branch, base branch
+  and regularizers (``ssl describe`` shows it).
 
 Registration hooks only register: they never run training code. What a component does
 during a run lives in the lifecycle methods of the component objects the run selected
@@ -58,6 +62,7 @@ class Register(Protocol):
         options: dict[str, Any] | None = None,
         defaults: dict[str, Any] | Any = None,
         default: bool = False,
+        paper: str | None = None,
     ) -> None:
         """Register one component under ``name``."""
 

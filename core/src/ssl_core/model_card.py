@@ -1,9 +1,8 @@
 """The model card of an exported encoder: what trained it, its results and how each was measured.
 
 Built with huggingface_hub's ``ModelCardData`` (front matter: library, pipeline, tags, license,
-datasets and the results as ``model-index``) and ``ModelCard``. Paper names are data:
-[`PAPERS`][ssl_core.model_card.PAPERS], keyed by ``(kind, name)``; a plugin's method without an
-entry is listed with its description alone.
+datasets and the results as ``model-index``) and ``ModelCard``. A method's paper is what its
+plugin registered (``register(..., paper=...)``); one without is listed with its description alone.
 """
 
 from __future__ import annotations
@@ -17,37 +16,18 @@ from ssl_core import registry
 from ssl_core.data.sources import local_path
 from ssl_core.errors import UnknownComponentError
 
-#: the paper of each method component, by ``(kind, name)``, as the plugins' docs pages name them.
-PAPERS: dict[tuple[str, str], str] = {
-    ("branch", "simclr"): "A Simple Framework for Contrastive Learning of Visual Representations "
-                          "(Chen, Kornblith, Norouzi and Hinton, ICML 2020)",
-    ("branch", "simclr-v2"): "Big Self-Supervised Models are Strong Semi-Supervised Learners (Chen et al., NeurIPS 2020)",
-    ("branch", "byol"): "Bootstrap Your Own Latent (Grill et al., NeurIPS 2020)",
-    ("branch", "simsiam"): "Exploring Simple Siamese Representation Learning (Chen and He, CVPR 2021)",
-    ("branch", "moco"): "Momentum Contrast for Unsupervised Visual Representation Learning (He et al., CVPR 2020)",
-    ("branch", "moco-v2"): "Improved Baselines with Momentum Contrastive Learning (Chen, Fan, Girshick and He, 2020)",
-    ("branch", "moco-v3"): "An Empirical Study of Training Self-Supervised Vision Transformers "
-                           "(Chen, Xie and He, ICCV 2021)",
-    ("branch", "swav"): "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments "
-                        "(Caron et al., NeurIPS 2020)",
-    ("branch", "barlow-twins"): "Barlow Twins: Self-Supervised Learning via Redundancy Reduction "
-                                "(Zbontar, Jing, Misra, LeCun and Deny, ICML 2021)",
-    ("branch", "sdclr-pruned"): "Self-Damaging Contrastive Learning (Jiang, Chen, Mortazavi and Wang, ICML 2021)",
-    ("regularizer", "icl-msr"): "Interventional Contrastive Learning with Meta Semantic Regularizer "
-                                "(Qiang, Li, Zheng, Su and Xiong, ICML 2022)",
-    ("regularizer", "uniformity"): "Understanding Contrastive Representation Learning through Alignment and "
-                                   "Uniformity on the Hypersphere (Wang and Isola, ICML 2020)",
-}
 #: how the k-NN monitor's numbers in ``summary.json`` are measured (k and T come from the run).
 KNN_MONITOR = ("weighted k-NN (cosine, votes exp(s/T), k {k}, T {t:g}) during training: the whole training split, "
                "un-augmented, as the bank, the test split as queries")
 
 
-def _describe(kind: str, name: str) -> str:
+def _describe(kind: str, name: str) -> tuple[str, str]:
+    """The registered description and paper of a component (not installed here: said so)."""
     try:
-        return registry.spec(kind, name).description
+        found = registry.spec(kind, name)
     except UnknownComponentError:
-        return "(plugin not installed here)"
+        return "(plugin not installed here)", "-"
+    return found.description, found.paper or "-"
 
 
 def methods(config: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -56,8 +36,7 @@ def methods(config: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     base = config.get("options", {}).get("branch", {}).get(branch, {}).get("base")
     chosen = [("branch", branch), *([("base branch", base)] if isinstance(base, str) else []),
               *(("regularizer", name) for name in config.get("regularizer", []))]
-    return [(kind, name, _describe(kind.split()[-1], name), PAPERS.get((kind.split()[-1], name), "-"))
-            for kind, name in chosen]
+    return [(kind, name, *_describe(kind.split()[-1], name)) for kind, name in chosen]
 
 
 def _percent(value: float) -> float:
@@ -75,7 +54,7 @@ def results(config: dict[str, Any], summary: dict[str, Any], evals: dict[str, di
             found.append({"protocol": "knn-monitor", "row": when, "metric": "top-1", "value": _percent(summary[key]),
                           "how": how})
     for protocol, result in sorted(evals.items()):
-        description = _describe("protocol", protocol)
+        description = _describe("protocol", protocol)[0]
         columns = registry.spec("protocol", protocol).factory.columns if protocol in registry.available("protocol") else ()
         for row, values in result.get("rows", {}).items():
             how = (f"{description} {row}: {values.get('train_images')} training images, {values.get('selection')}; "

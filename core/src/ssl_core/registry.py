@@ -44,6 +44,7 @@ class ComponentSpec:
         defaults: (branches) the run defaults merged under the user's configuration; a
             callable gets the branch's given options and returns them.
         default: (callbacks) in every run unless ``--no-callback NAME``.
+        paper: the paper the component implements, as model cards cite it (None: not a paper's).
     """
 
     kind: str
@@ -57,6 +58,7 @@ class ComponentSpec:
     options: dict[str, Any] = attrs.Factory(dict)
     defaults: Any = attrs.Factory(dict)
     default: bool = False
+    paper: str | None = None
 
     def run_defaults(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """The run defaults for this component given its (user-given) ``options``."""
@@ -139,7 +141,7 @@ def _collect(kind: str) -> list[ComponentSpec]:
         mine: list[ComponentSpec] = []
 
         def register(name, factory, *, config=None, description=None, options=None, defaults=None, default=False,
-                     _info=info, _mine=mine):
+                     paper=None, _info=info, _mine=mine):
             _mine.append(ComponentSpec(
                 kind=kind,
                 name=name,
@@ -152,6 +154,7 @@ def _collect(kind: str) -> list[ComponentSpec]:
                 options=dict(options or {}),
                 defaults=defaults if callable(defaults) else dict(defaults or {}),
                 default=bool(default),
+                paper=paper,
             ))
 
         try:

@@ -23,11 +23,15 @@ DEFAULTS = {
     "options": {"loss": {"barlow-twins": {"scale": 0.1}}},
 }
 
+#: the paper ``barlow-twins`` implements (model cards cite it).
+BARLOW_TWINS_PAPER = ("Barlow Twins: Self-Supervised Learning via Redundancy Reduction (Zbontar, Jing, Misra, LeCun "
+                      "and Deny, ICML 2021)")
+
 
 @hookimpl
 def register_branches(register: Register) -> None:
     """The ``barlow-twins`` branch, with its run defaults."""
-    register("barlow-twins", BarlowTwinsBranch, config=BarlowTwinsConfig, defaults=DEFAULTS)
+    register("barlow-twins", BarlowTwinsBranch, config=BarlowTwinsConfig, defaults=DEFAULTS, paper=BARLOW_TWINS_PAPER)
 
 
 @hookimpl

@@ -22,11 +22,14 @@ DEFAULTS = {
     "options": {"loss": {"moco-v3": {"temperature": 0.2}}},
 }
 
+#: the paper ``moco-v3`` implements (model cards cite it).
+MOCO_V3_PAPER = "An Empirical Study of Training Self-Supervised Vision Transformers (Chen, Xie and He, ICCV 2021)"
+
 
 @hookimpl
 def register_branches(register: Register) -> None:
     """The ``moco-v3`` branch, with its run defaults."""
-    register("moco-v3", MoCoV3Branch, config=MoCoV3Config, defaults=DEFAULTS)
+    register("moco-v3", MoCoV3Branch, config=MoCoV3Config, defaults=DEFAULTS, paper=MOCO_V3_PAPER)
 
 
 @hookimpl

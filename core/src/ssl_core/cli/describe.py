@@ -16,7 +16,8 @@ def describe_command(kind: str, name: str) -> None:
     callback, dataset)."""
     spec = registry.spec(kind, name)
     click.echo(f"{kind} {name}: {spec.description}")
-    click.echo(f"from {spec.package} {spec.version} (plugin {spec.plugin})\n")
+    click.echo(f"from {spec.package} {spec.version} (plugin {spec.plugin})")
+    click.echo(f"paper: {spec.paper}\n" if spec.paper else "")
     rows = [(r["name"], r["type"], repr(r["default"]), r["doc"]) for r in registry.describe(kind, name)]
     if rows:
         print_table(["option", "type", "default", "doc"], rows)

@@ -288,7 +288,7 @@ class Trainer:
 
     def _batches(self, data: DatasetSplits, sampler: DistributedSampler, start: int) -> Batches:
         """The epoch's batches from step ``start`` on: indexed on the device, or through a DataLoader."""
-        per_process = self.config.batch_size // self.accelerator.num_processes
+        per_process = self.per_process_batch
         order = list(sampler)[start * per_process:]
         if self.device_batches is not None:
             return self.device_batches(order)
@@ -326,7 +326,7 @@ class Trainer:
         self._prepare_folder()
         data = self._build_data()
         sampler = self._sampler(data)
-        per_process = cfg.batch_size // acc.num_processes
+        self.per_process_batch = per_process = cfg.batch_size // acc.num_processes
         self.steps_per_epoch = steps = len(sampler) // per_process
         self.device_batches = DeviceBatches(data.train, acc.device, per_process) if on_device(
             data.train, cfg.data_on_device, acc.device, cfg.dataset) else None

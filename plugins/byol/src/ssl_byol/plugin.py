@@ -15,7 +15,10 @@ DEFAULTS = {
     "weight_decay": 1e-5,
 }
 
+#: the paper ``byol`` implements (model cards cite it).
+BYOL_PAPER = "Bootstrap Your Own Latent (Grill et al., NeurIPS 2020)"
+
 
 @hookimpl
 def register_branches(register):
-    register("byol", BYOLBranch, config=BYOLConfig, defaults=DEFAULTS)
+    register("byol", BYOLBranch, config=BYOLConfig, defaults=DEFAULTS, paper=BYOL_PAPER)

@@ -9,6 +9,10 @@ from ssl_losses.nt_xent import NTXentConfig, NTXentLoss
 from ssl_losses.triplet import TripletConfig, TripletLoss
 from ssl_losses.uniformity import UniformityConfig, UniformityRegularizer
 
+#: the paper ``uniformity`` implements (model cards cite it).
+UNIFORMITY_PAPER = ("Understanding Contrastive Representation Learning through Alignment and Uniformity on the "
+                    "Hypersphere (Wang and Isola, ICML 2020)")
+
 
 @hookimpl
 def register_losses(register: Register) -> None:
@@ -22,4 +26,4 @@ def register_losses(register: Register) -> None:
 
 @hookimpl
 def register_regularizers(register: Register) -> None:
-    register("uniformity", UniformityRegularizer, config=UniformityConfig)
+    register("uniformity", UniformityRegularizer, config=UniformityConfig, paper=UNIFORMITY_PAPER)

@@ -19,10 +19,15 @@ def _defaults(views: str, temperature: float) -> dict[str, Any]:
 DEFAULTS = _defaults("moco-v1", 0.07)
 DEFAULTS_V2 = _defaults("moco-v2", 0.2)
 
+#: the paper ``moco`` implements (model cards cite it).
+MOCO_PAPER = "Momentum Contrast for Unsupervised Visual Representation Learning (He et al., CVPR 2020)"
+#: the paper ``moco-v2`` implements (model cards cite it).
+MOCO_V2_PAPER = "Improved Baselines with Momentum Contrastive Learning (Chen, Fan, Girshick and He, 2020)"
+
 
 @hookimpl
 def register_branches(register):
-    register("moco", MoCoBranch, config=MoCoConfig, defaults=DEFAULTS,
+    register("moco", MoCoBranch, config=MoCoConfig, defaults=DEFAULTS, paper=MOCO_PAPER,
              description="MoCo v1: linear head, T 0.07, m 0.999, queue of keys (He et al., 2020)")
     register("moco-v2", MoCoBranch, config=MoCoConfig, options={"head": "mlp"}, defaults=DEFAULTS_V2,
-             description="MoCo v2: MLP head, T 0.2, blur views, m 0.999 (Chen et al., 2020)")
+             paper=MOCO_V2_PAPER, description="MoCo v2: MLP head, T 0.2, blur views, m 0.999 (Chen et al., 2020)")

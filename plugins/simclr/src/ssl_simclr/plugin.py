@@ -23,9 +23,15 @@ DEFAULTS_V2 = {
     "options": {"loss": {"nt-xent": {"temperature": 0.1}}},
 }
 
+#: the paper ``simclr`` implements (model cards cite it).
+SIMCLR_PAPER = ("A Simple Framework for Contrastive Learning of Visual Representations (Chen, Kornblith, Norouzi"
+                " and Hinton, ICML 2020)")
+#: the paper ``simclr-v2`` implements (model cards cite it).
+SIMCLR_V2_PAPER = "Big Self-Supervised Models are Strong Semi-Supervised Learners (Chen et al., NeurIPS 2020)"
+
 
 @hookimpl
 def register_branches(register):
-    register("simclr", SimCLRBranch, config=SimCLRConfig, defaults=DEFAULTS)
+    register("simclr", SimCLRBranch, config=SimCLRConfig, defaults=DEFAULTS, paper=SIMCLR_PAPER)
     register("simclr-v2", SimCLRBranch, config=SimCLRConfig, options={"head_layers": 3}, defaults=DEFAULTS_V2,
-             description="SimCLR v2: 3-layer projection head, T 0.1, LARS (Chen et al., 2020b)")
+             paper=SIMCLR_V2_PAPER, description="SimCLR v2: 3-layer projection head, T 0.1, LARS (Chen et al., 2020b)")

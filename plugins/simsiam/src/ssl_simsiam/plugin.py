@@ -13,7 +13,10 @@ DEFAULTS = {
     "weight_decay": 1e-5,
 }
 
+#: the paper ``simsiam`` implements (model cards cite it).
+SIMSIAM_PAPER = "Exploring Simple Siamese Representation Learning (Chen and He, CVPR 2021)"
+
 
 @hookimpl
 def register_branches(register):
-    register("simsiam", SimSiamBranch, config=SimSiamConfig, defaults=DEFAULTS)
+    register("simsiam", SimSiamBranch, config=SimSiamConfig, defaults=DEFAULTS, paper=SIMSIAM_PAPER)

@@ -19,10 +19,13 @@ DEFAULTS = {
     "final_lr_ratio": 0.001,
 }
 
+#: the paper ``swav`` implements (model cards cite it).
+SWAV_PAPER = "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments (Caron et al., NeurIPS 2020)"
+
 
 @hookimpl
 def register_branches(register):
-    register("swav", SwAVBranch, config=SwAVBranchConfig, defaults=DEFAULTS)
+    register("swav", SwAVBranch, config=SwAVBranchConfig, defaults=DEFAULTS, paper=SWAV_PAPER)
 
 
 @hookimpl
