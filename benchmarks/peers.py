@@ -16,7 +16,8 @@ previous ``results/peers.json`` that this invocation did not produce (a row is r
 only by a new row of the same method and name), so methods and sides can be run one at a
 time. ``--seed N`` (not 0) trains another seed of the chosen methods: folders and row names
 get ``seed N``; the floors and before rows stay those of seed 0. ``--ablations`` adds, for
-BYOL, one row per dynamics fix undone on its own (``ABLATIONS``): the separate effect of each.
+BYOL, one row per dynamics fix undone on its own (``ABLATIONS``): the separate effect of each;
+for SimSiam, lightly's model trained on our views (``LIGHTLY_ABLATIONS``): the views' share of a gap.
 ``--smoke`` (hidden): lightly rows train 1 epoch on 512 images, ours 1 epoch, everything in
 ``benchmarks/cache/peers-smoke/``.
 """
@@ -49,6 +50,10 @@ ABLATIONS = {"byol": (
     ("ours, now but lars_clip=false (old unclipped LARS, eta 0.02)", "ours-byol-lars-unclipped",
      ("--set", "run.lars_clip=false")),
 )}
+#: lightly-side diagnostics: (row name, folder, extra ``peers_lightly.py`` args).
+LIGHTLY_ABLATIONS = {"simsiam": (
+    ("lightly 1.6 model on our views (diagnostic)", "lightly-simsiam-our-views", ("--views", "ours")),
+)}
 
 
 def ensure_peers_venv() -> None:
@@ -70,7 +75,7 @@ def ensure_peers_venv() -> None:
 
 
 def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: int | None,
-                dataset: str = "cifar10", seed: int = 0) -> dict[str, Any]:
+                dataset: str = "cifar10", seed: int = 0, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train ``method`` with lightly's modules (once; resumed if killed), then evaluate as any run folder."""
     name = folder.name
     if force:
@@ -79,7 +84,7 @@ def lightly_row(method: str, folder: Path, epochs: int, force: bool, num_train: 
         folder.mkdir(parents=True, exist_ok=True)
         command = [p.relative(PEERS_PYTHON), p.relative(LIGHTLY_SCRIPT), method, p.relative(folder),
                    "--epochs", str(epochs), "--dataset", dataset] + (["--num-train", str(num_train)] if num_train else [])
-        command += ["--seed", str(seed)] if seed else []
+        command += (["--seed", str(seed)] if seed else []) + list(extra)
         print(f"{name}: training with lightly, log {p.relative(folder / 'train.log')}", flush=True)
         child = p.run_child(command, folder / "train.log")
         (folder / "train.json").write_text(json.dumps(
@@ -164,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="which rows to train (none: only --ablations)")
     parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="training epochs (other than 30: a smoke test)")
     parser.add_argument("--ablations", action="store_true",
-                        help="also train the rows that undo one dynamics fix each (BYOL; see ABLATIONS)")
+                        help="also train the diagnostic rows: BYOL with one dynamics fix undone each (ABLATIONS), "
+                             "lightly's SimSiam on our views (LIGHTLY_ABLATIONS)")
     parser.add_argument("--no-floors", action="store_true",
                         help="keep the floors of the previous results instead of evaluating them")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     epochs = 1 if args.smoke else args.epochs
     official = epochs == p.EPOCHS and not args.smoke
     p.prepare_data()
-    if args.side in ("lightly", "both"):
+    if args.side in ("lightly", "both") or (args.ablations and any(m in LIGHTLY_ABLATIONS for m in methods)):
         ensure_peers_venv()
     work = (SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep") / (
         "" if dataset == "cifar10" else dataset)
@@ -210,11 +216,18 @@ def main(argv: list[str] | None = None) -> None:
             row = lightly_row(method, work / lightly, epochs, args.force,
                               SMOKE_TRAIN if args.smoke else None, dataset, args.seed)
             rows.append({**row, "name": f"lightly 1.6{label}"})
-        for name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
+        for row_name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
+            folder = f"{folder}{suffix}"
             if not (args.report and not _cached(work / folder)):
-                row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra)), work / folder, epochs,
-                                          args.force, dataset)
-                rows.append({**row, "name": name})
+                row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra, *seed_args)),
+                                          work / folder, epochs, args.force, dataset)
+                rows.append({**row, "name": f"{row_name}{label}"})
+        for row_name, folder, extra in LIGHTLY_ABLATIONS.get(method, ()) if args.ablations else ():
+            folder = f"{folder}{suffix}"
+            if not (args.report and not _cached(work / folder)):
+                row = lightly_row(method, work / folder, epochs, args.force, SMOKE_TRAIN if args.smoke else None,
+                                  dataset, args.seed, extra)
+                rows.append({**row, "name": f"{row_name}{label}"})
         tables[method] = rows
     protocol = {**p.PROTOCOL, "data": p.DATASETS[dataset][1]}
     notes = []

@@ -63,7 +63,11 @@ Where the lightly side must differ from ours, and why:
    ours renormalises after every step: the same sequence of weights). Each crop runs its own
    forward through encoder and projection head (lightly's example); ours concatenates the
    crops' features for the projector. Prototype count: our cap ``num_train // 10`` (500).
-6. No per-epoch k-NN monitor and no ``train.log`` progress bar: ``train wall s`` of a lightly
+6. ``--views ours`` (a diagnostic, not the peer row): the views come from our registered view
+   generator of the method, applied to the batch as the trainer does (uint8 / 255, a
+   per-step seeded generator, then ImageNet mean/std), instead of lightly's PIL transforms;
+   everything else stays lightly's. It tells the views' share of a gap from the model's.
+7. No per-epoch k-NN monitor and no ``train.log`` progress bar: ``train wall s`` of a lightly
    row is training plus checkpoints only (ours includes the monitor); compare images/s.
 """
 
@@ -147,6 +151,25 @@ def transform_for(method: str):
         return T.SwaVTransform(crop_sizes=(32, 18), crop_counts=(2, 6), crop_min_scales=(0.2, 0.08),
                                crop_max_scales=(1.0, 0.5), cj_strength=0.5, gaussian_blur=0.0)
     raise ValueError(method)
+
+
+class OurViews:
+    """Our registered view generator of the run (``cfg``) on a batch, as the trainer applies it."""
+
+    def __init__(self, cfg: dict, seed: int) -> None:
+        import ssl_core
+        from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD
+
+        name = cfg["views"]
+        self.views = ssl_core.create("views", name, ssl_core.BuildContext(image_size=32, channels=3),
+                                     **cfg["options"]["views"][name])
+        self.mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+        self.seed = seed
+
+    def __call__(self, images: torch.Tensor, step: int) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        return [(v - self.mean) / self.std for v in self.views(images.float().div_(255), generator)]
 
 
 def split_bn_copy(encoder: nn.Module, splits: int) -> nn.Module:
@@ -290,7 +313,7 @@ def collate(items: list) -> list[torch.Tensor]:
 
 
 def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset: str = "cifar10",
-          seed: int = 0) -> None:
+          seed: int = 0, views: str = "lightly") -> None:
     import ssl_core
     import yaml
     from accelerate.utils import set_seed
@@ -314,7 +337,13 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
                                 cfg["weight_decay"], lars_eta=cfg["lars_eta"], lars_clip=cfg["lars_clip"])
     warmup = round(cfg["warmup_epochs"] * steps)
     final = peak * cfg["final_lr_ratio"]
-    data = Images(images, transform_for(method))
+    if views == "ours":
+        from torchvision.transforms.functional import pil_to_tensor
+
+        ours = OurViews(cfg, cfg["seed"])
+        data = Images(images, pil_to_tensor)
+    else:
+        data = Images(images, transform_for(method))
 
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     import lightly
@@ -322,7 +351,7 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
     recipe = {"lightly": lightly.__version__, "method": method, "num_train": n, "steps_per_epoch": steps,
               "optimizer": cfg["optimizer"], "peak_lr": peak, "weight_decay": cfg["weight_decay"],
               "momentum": cfg["momentum"], "lars_eta": cfg["lars_eta"], "lars_clip": cfg["lars_clip"],
-              "warmup_steps": warmup, "final_lr": final, "transform": repr(data.transform), **model.recipe}
+              "warmup_steps": warmup, "final_lr": final, "transform": repr(data.transform), "views": views, **model.recipe}
     (folder / "lightly-recipe.json").write_text(json.dumps(recipe, indent=1, default=str))
 
     checkpoint = folder / "checkpoints" / "last.pt"
@@ -343,13 +372,13 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
         loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True, generator=order,
                             num_workers=0, collate_fn=collate)
         started, losses, lr, tau = time.perf_counter(), [], peak, None
-        for i, views in enumerate(loader):
+        for i, batch_views in enumerate(loader):
             step = epoch * steps + i
             lr = warmup_cosine(step, total, warmup, peak, final)
             for group in optimizer.param_groups:
                 if not group.get("fixed_lr"):
                     group["lr"] = lr
-            loss = model.step_loss(views, step)
+            loss = model.step_loss(ours(batch_views[0], step) if views == "ours" else batch_views, step)
             if not math.isfinite(loss.item()):
                 sys.exit(f"non-finite loss at step {step}")
             loss.backward()
@@ -386,7 +415,9 @@ if __name__ == "__main__":
     parser.add_argument("--num-train", type=int, default=None, help="seeded subset of the training images (smoke)")
     parser.add_argument("--dataset", choices=("cifar10", "shapes"), default="cifar10")
     parser.add_argument("--seed", type=int, default=0, help="training seed (the encoder's init, the shuffles, the views)")
+    parser.add_argument("--views", choices=("lightly", "ours"), default="lightly",
+                        help="lightly's transforms (the peer row) or our view generator (a diagnostic; module doc, point 6)")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     train(args.method, args.folder if args.folder.is_absolute() else ROOT / args.folder, args.epochs, args.num_train,
-          args.dataset, args.seed)
+          args.dataset, args.seed, args.views)
