@@ -16,8 +16,8 @@ previous ``results/peers.json`` that this invocation did not produce (a row is r
 only by a new row of the same method and name), so methods and sides can be run one at a
 time. ``--seed N`` (not 0) trains another seed of the chosen methods: folders and row names
 get ``seed N``; the floors and before rows stay those of seed 0. ``--ablations`` adds, for
-BYOL, one row per dynamics fix undone on its own (``ABLATIONS``): the separate effect of each;
-for SimSiam, lightly's model trained on our views (``LIGHTLY_ABLATIONS``): the views' share of a gap.
+the diagnostic rows of ``ABLATIONS``: for BYOL, one row per dynamics fix undone on its own (the
+separate effect of each); for SimSiam, lightly's model trained on our views (the views' share of a gap).
 ``--smoke`` (hidden): lightly rows train 1 epoch on 512 images, ours 1 epoch, everything in
 ``benchmarks/cache/peers-smoke/``.
 """
@@ -43,17 +43,19 @@ LIGHTLY_SCRIPT = p.BENCHMARKS / "peers_lightly.py"
 LIGHTLY = "lightly>=1.6,<1.7"
 SMOKE_TRAIN = 512
 SMOKE = p.CACHE / "peers-smoke"
-#: BYOL with one fix of the dynamics issue undone at a time: (row name, folder, extra ssl run args).
-ABLATIONS = {"byol": (
-    ("ours, now but concat_views=true (old batch norm over both views)", "ours-byol-concat-views",
-     ("--set", "branch.concat_views=true")),
-    ("ours, now but lars_clip=false (old unclipped LARS, eta 0.02)", "ours-byol-lars-unclipped",
-     ("--set", "run.lars_clip=false")),
-)}
-#: lightly-side diagnostics: (row name, folder, extra ``peers_lightly.py`` args).
-LIGHTLY_ABLATIONS = {"simsiam": (
-    ("lightly 1.6 model on our views (diagnostic)", "lightly-simsiam-our-views", ("--views", "ours")),
-)}
+#: diagnostic rows per method: (side, row name, folder, extra args of ``ssl run`` (side ``ours``) or
+#: of ``peers_lightly.py`` (side ``lightly``)). BYOL: one fix of the dynamics issue undone at a time.
+ABLATIONS = {
+    "byol": (
+        ("ours", "ours, now but concat_views=true (old batch norm over both views)", "ours-byol-concat-views",
+         ("--set", "branch.concat_views=true")),
+        ("ours", "ours, now but lars_clip=false (old unclipped LARS, eta 0.02)", "ours-byol-lars-unclipped",
+         ("--set", "run.lars_clip=false")),
+    ),
+    "simsiam": (
+        ("lightly", "lightly 1.6 model on our views (diagnostic)", "lightly-simsiam-our-views", ("--views", "ours")),
+    ),
+}
 
 
 def ensure_peers_venv() -> None:
@@ -169,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="which rows to train (none: only --ablations)")
     parser.add_argument("--epochs", type=int, default=p.EPOCHS, help="training epochs (other than 30: a smoke test)")
     parser.add_argument("--ablations", action="store_true",
-                        help="also train the diagnostic rows: BYOL with one dynamics fix undone each (ABLATIONS), "
-                             "lightly's SimSiam on our views (LIGHTLY_ABLATIONS)")
+                        help="also train the diagnostic rows (ABLATIONS): BYOL with one dynamics fix undone each, "
+                             "lightly's SimSiam on our views")
     parser.add_argument("--no-floors", action="store_true",
                         help="keep the floors of the previous results instead of evaluating them")
     parser.add_argument("--force", action="store_true", help="redo configurations that have a result")
@@ -193,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     epochs = 1 if args.smoke else args.epochs
     official = epochs == p.EPOCHS and not args.smoke
     p.prepare_data()
-    if args.side in ("lightly", "both") or (args.ablations and any(m in LIGHTLY_ABLATIONS for m in methods)):
+    if args.side in ("lightly", "both") or (args.ablations and any(
+            row[0] == "lightly" for m in methods for row in ABLATIONS.get(m, ()))):
         ensure_peers_venv()
     work = (SMOKE / "runs" if args.smoke else p.CACHE / "runs" / f"peers-{epochs}ep") / (
         "" if dataset == "cifar10" else dataset)
@@ -216,18 +219,17 @@ def main(argv: list[str] | None = None) -> None:
             row = lightly_row(method, work / lightly, epochs, args.force,
                               SMOKE_TRAIN if args.smoke else None, dataset, args.seed)
             rows.append({**row, "name": f"lightly 1.6{label}"})
-        for row_name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
+        for side, row_name, folder, extra in ABLATIONS.get(method, ()) if args.ablations else ():
             folder = f"{folder}{suffix}"
-            if not (args.report and not _cached(work / folder)):
+            if args.report and not _cached(work / folder):
+                continue
+            if side == "ours":
                 row = p.run_configuration(p.Configuration(folder, ("--branch", method, *extra, *seed_args)),
                                           work / folder, epochs, args.force, dataset)
-                rows.append({**row, "name": f"{row_name}{label}"})
-        for row_name, folder, extra in LIGHTLY_ABLATIONS.get(method, ()) if args.ablations else ():
-            folder = f"{folder}{suffix}"
-            if not (args.report and not _cached(work / folder)):
+            else:
                 row = lightly_row(method, work / folder, epochs, args.force, SMOKE_TRAIN if args.smoke else None,
                                   dataset, args.seed, extra)
-                rows.append({**row, "name": f"{row_name}{label}"})
+            rows.append({**row, "name": f"{row_name}{label}"})
         tables[method] = rows
     protocol = {**p.PROTOCOL, "data": p.DATASETS[dataset][1]}
     notes = []

@@ -66,6 +66,7 @@ def compare(dataset: str, steps: int) -> dict[str, Any]:
     optimizers = [build_optimizer(cfg["optimizer"], m.parameter_groups(), peak, cfg["momentum"], cfg["weight_decay"],
                                   lars_eta=cfg["lars_eta"], lars_clip=cfg["lars_clip"]) for m in (ours, theirs)]
     rows = []
+    ours.train(), theirs.train()
     for step in range(steps):
         batch = views(x[(step % 2) * BATCH:(step % 2 + 1) * BATCH], step)
         lr = warmup_cosine(step, total, warmup, peak, peak * cfg["final_lr_ratio"])
@@ -73,7 +74,6 @@ def compare(dataset: str, steps: int) -> dict[str, Any]:
             for group in optimizer.param_groups:
                 if not group.get("fixed_lr"):
                     group["lr"] = lr
-        ours.train(), theirs.train()
         mine = ours(Batch(views=batch, image=batch[0], index=torch.arange(BATCH))).loss
         lightly = theirs.step_loss(batch, step)
         mine.backward()

@@ -337,6 +337,7 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
                                 cfg["weight_decay"], lars_eta=cfg["lars_eta"], lars_clip=cfg["lars_clip"])
     warmup = round(cfg["warmup_epochs"] * steps)
     final = peak * cfg["final_lr_ratio"]
+    ours = None
     if views == "ours":
         from torchvision.transforms.functional import pil_to_tensor
 
@@ -378,7 +379,7 @@ def train(method: str, folder: Path, epochs: int, num_train: int | None, dataset
             for group in optimizer.param_groups:
                 if not group.get("fixed_lr"):
                     group["lr"] = lr
-            loss = model.step_loss(ours(batch_views[0], step) if views == "ours" else batch_views, step)
+            loss = model.step_loss(ours(batch_views[0], step) if ours else batch_views, step)
             if not math.isfinite(loss.item()):
                 sys.exit(f"non-finite loss at step {step}")
             loss.backward()
