@@ -128,11 +128,16 @@ def test_holds_run_and_clear_run_keep_files_ssl_did_not_write(tmp_path):
     folder.write_summary({"loss": 1.0})
     folder.write_json("class_counts.json", [1, 2])
     folder.write_json("eval-linear.json", {"top1": 0.5})
+    folder.write_file("plots/curves.png", b"png")  # a plugin's picture: --overwrite must not keep it
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    folder.write_file("mine/theirs.txt", "ssl's")
     folder.write_encoder({"w": torch.zeros(2)}, {})
     folder.file("eval-features.safetensors").write_bytes(b"")
     (tmp_path / "eval-knn.json").write_text("{}")  # written by an older version, which kept no list
     folder.clear_run()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.log", "notes.json"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "bench.log", "mine", "mine/keep.txt", "notes.json"]
     assert not folder.holds_run()
     RunFolder(tmp_path / "absent").clear_run()
 
@@ -159,3 +164,21 @@ def test_a_file_as_run_folder_fails_with_a_message_naming_it(tmp_path):
         with pytest.raises(RunFolderError, match=f"output folder {path} is a file"):
             folder.clear_run()
     RunFolder(tmp_path / "new" / "run").check_writable()
+
+
+def test_write_file_records_the_file_for_export_and_refuses_names_outside_the_folder(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.write_file("plots/tsne.png", b"\x89PNG")
+    folder.write_json("eval-knn.json", {"top1": 0.5})
+    folder.write_summary({"loss": 1.0})
+    folder.write_json("plots/eval-data.json", {})  # a plugin's file, not an ssl eval result
+    assert folder.written_files() == [tmp_path / "eval-knn.json", tmp_path / "plots" / "eval-data.json",
+                                      tmp_path / "plots" / "tsne.png"]
+    assert folder.eval_results() == {"knn": tmp_path / "eval-knn.json"}
+    assert (tmp_path / "plots" / "tsne.png").read_bytes() == b"\x89PNG"
+    leftover = tmp_path / "plots" / ".tsne.png.tmp-99"  # a write killed before its rename
+    leftover.write_bytes(b"\x89")
+    assert folder.remove_temporaries() == [leftover]
+    for name in ("../outside.png", str(tmp_path / "abs.png"), ".ssl-files.json"):
+        with pytest.raises(ValueError, match="not a file name inside the run folder"):
+            folder.write_file(name, b"")

@@ -106,8 +106,8 @@ def _usage(source: str, encoder: dict[str, Any]) -> str:
 
 
 def _pictures(files: list[str]) -> list[str]:
-    """Markdown images of the exported pictures (``plots/*.png``), relative to the exported folder."""
-    return [f"![{Path(f).stem}]({f})" for f in files if f.startswith("plots/") and f.endswith(".png")]
+    """Markdown images of the exported pictures (every ``.png``), relative to the exported folder."""
+    return [f"![{Path(f).stem}]({f})" for f in files if f.endswith(".png")]
 
 
 def model_card(name: str, source: str, encoder: dict[str, Any], config: dict[str, Any], summary: dict[str, Any],
@@ -146,7 +146,7 @@ def model_card(name: str, source: str, encoder: dict[str, Any], config: dict[str
         "Test-split top-1 accuracy (%) on the training dataset's own test split; each row says how it was "
         "measured." if found else "No evaluation was recorded (run `ssl eval RUN_DIR` before exporting).",
         *([_table(["protocol", "row", "metric", "value", "how it was measured"], result_rows)] if found else []),
-        *(["## Plots", "The run's pictures, drawn by ssl-plots (`ssl plot RUN_DIR`).", "\n\n".join(pictures)]
+        *(["## Plots", "The run's pictures.", "\n\n".join(pictures)]
           if pictures else []),
         "## Use", _usage(source, encoder).rstrip(),
         "## Files", "\n".join(f"- `{f}`" for f in files),

@@ -4,9 +4,11 @@ A run folder holds ``config.yaml`` (the resolved configuration), ``metrics.jsonl
 per epoch), ``summary.json``, ``encoder.safetensors`` (the encoder alone) and
 ``checkpoints/epoch-NNNN[-step-SSSSSS]/`` (``state.safetensors`` + ``state.json`` with its
 sha256), plus what plugins and ``ssl eval`` add through
-[`RunFolder.write_json`][ssl_core.run_folder.RunFolder.write_json] (their names are kept in
-``.ssl-files.json``). Every file is written to a temporary name beside it and renamed into
-place, so a crash never leaves a half-written file under a final name. JSON is strict: no NaN.
+[`RunFolder.write_json`][ssl_core.run_folder.RunFolder.write_json] and
+[`RunFolder.write_file`][ssl_core.run_folder.RunFolder.write_file] (their names are kept in
+``.ssl-files.json``, so ``--overwrite`` removes them and ``ssl export`` copies them). Every
+file is written to a temporary name beside it and renamed into place, so a crash never leaves
+a half-written file under a final name. JSON is strict: no NaN.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 ENCODER = "encoder.safetensors"
 CHECKPOINTS = "checkpoints"
-#: the logs of trackers that write locally (``--log-with tensorboard``).
+#: the logs of trackers that write locally (``--log-with tensorboard``), and each tracker's run id.
 TRACKERS = "trackers"
+TRACKER_RUNS = "tracker-runs.json"
 STATE_TENSORS = "state.safetensors"
 STATE_META = "state.json"
 EVAL_FEATURES = "eval-features.safetensors"
@@ -162,21 +165,27 @@ class RunFolder:
 
     def clear_run(self) -> None:
         """Remove the run's files (configuration, metrics, summary, encoder, checkpoints, tracker logs,
-        ``eval-*`` and every JSON written through ``write_json``), keeping the files ssl did not write."""
+        ``eval-*`` and every file written through ``write_json`` or ``write_file``, with the folders
+        they leave empty), keeping the files ssl did not write."""
         self.check_writable()
         for folder in (self.checkpoints, self.path / TRACKERS):
             if folder.is_dir():
                 shutil.rmtree(folder)
-        names = {CONFIG, METRICS, SUMMARY, ENCODER, EVAL_FEATURES, *(self.read_json(MANIFEST) or [])}
+        written = self._written()
+        names = {CONFIG, METRICS, SUMMARY, ENCODER, EVAL_FEATURES, *written}
         for path in [*map(self.file, names), *self.path.glob("eval-*.json"), self.file(MANIFEST)]:
             path.unlink(missing_ok=True)
+        for folder in sorted({self.file(name).parent for name in written} - {self.path}, reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     def remove_temporaries(self) -> list[Path]:
         """Remove what an interrupted write left (``.NAME.tmp-PID``, ``.NAME.old-PID``) here and in
         ``checkpoints``, and return those paths; an old checkpoint whose replacement never arrived
         is put back instead."""
         removed: list[Path] = []
-        for path in [*self.path.glob(".*"), *self.checkpoints.glob(".*")]:
+        folders = {self.path, self.checkpoints, *(self.file(name).parent for name in self._written())}
+        for path in [p for folder in sorted(folders) for p in folder.glob(".*")]:
             match = _TEMPORARY.fullmatch(path.name)
             if match and match[2] == "old" and not path.with_name(match[1]).exists():
                 os.replace(path, path.with_name(match[1]))
@@ -216,11 +225,20 @@ class RunFolder:
 
     def write_json(self, name: str, data: Any) -> Path:
         """Any JSON file of the run (``class_counts.json``, ``eval-linear.json``, ...)."""
-        text = _json(self.path / name, data, indent=1)
-        written = self.read_json(MANIFEST) or []
+        return self.write_file(name, _json(self.path / name, data, indent=1))
+
+    def write_file(self, name: str, data: str | bytes) -> Path:
+        """Any other file of the run (a picture, ``plots/curves.png``), ``name`` relative to the folder:
+        written atomically and recorded, so ``--overwrite`` removes it and ``ssl export`` copies it."""
+        if Path(name).is_absolute() or ".." in Path(name).parts or name in (MANIFEST, ""):
+            raise ValueError(f"{name!r} is not a file name inside the run folder")
+        written = self._written()
         if name not in written:
             atomic_write(self.path / MANIFEST, _json(self.path / MANIFEST, [*written, name]))
-        return atomic_write(self.path / name, text)
+        return atomic_write(self.path / name, data)
+
+    def _written(self) -> list[str]:
+        return self.read_json(MANIFEST) or []
 
     def read_json(self, name: str) -> Any | None:
         """A JSON file of the run, or ``None`` if there is none."""
@@ -231,9 +249,15 @@ class RunFolder:
         """``eval-<protocol>.json``, the result of ``ssl eval --protocol PROTOCOL``."""
         return self.path / f"eval-{protocol}.json"
 
-    def json_files(self) -> list[Path]:
-        """The JSON files of the run beyond the summary: ``eval-*.json`` and those written through ``write_json``."""
-        named = [self.file(n) for n in self.read_json(MANIFEST) or [] if n != SUMMARY]
+    def eval_results(self) -> dict[str, Path]:
+        """The ``eval-<protocol>.json`` files of the run, by protocol."""
+        return {p.name[len("eval-"):-len(".json")]: p for p in self.written_files()
+                if p.parent == self.path and p.name.startswith("eval-") and p.suffix == ".json"}
+
+    def written_files(self) -> list[Path]:
+        """The run's files beyond the summary: ``eval-*.json`` and those written through ``write_json``
+        or ``write_file``."""
+        named = [self.file(n) for n in self._written() if n != SUMMARY]
         return sorted({p for p in [*named, *self.path.glob("eval-*.json")] if p.is_file()})
 
     def file(self, name: str) -> Path:

@@ -3,8 +3,9 @@
 An exported folder holds ``model.safetensors`` (the encoder alone, in torchvision's key layout,
 metadata ``format: pt`` plus its name and options), ``config.json`` (what rebuilds it), the
 model card ``README.md``, ``run_config.yaml`` (local paths made relative to the run folder or
-set to null), the run's metrics, summary and JSON results, its pictures (``plots/*.png``, drawn by
-ssl-plots) and on request its checkpoints.
+set to null), the run's metrics, summary and JSON results, every other file its components
+wrote through the run folder (``RunFolder.write_file``: pictures, for instance) and on request
+its checkpoints.
 Loading reads safetensors only, with ``strict=True``: never a pickle.
 """
 
@@ -34,8 +35,6 @@ from ssl_core.run_folder import (CHECKPOINTS, ENCODER, EXPORT_CARD, EXPORT_CONFI
                                  METRICS, STATE_META, SUMMARY, TENSOR_FORMAT, RunFolder, atomic_write, save_tensors)
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD
 
-#: the run folder's pictures (ssl-plots draws them), exported under the same name.
-PLOTS = "plots"
 #: files that are pickles: refused by name, never opened.
 PICKLES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
 
@@ -144,22 +143,21 @@ def export(run_dir: str | Path, out_dir: str | Path, *, include_checkpoints: boo
         atomic_write(tmp / EXPORT_CONFIG, json.dumps(encoder, indent=2) + "\n")
         note = f"# local paths set to null on export: {', '.join(removed)}\n" if removed else ""
         atomic_write(tmp / EXPORT_RUN_CONFIG, note + yaml.safe_dump(config, sort_keys=False))
-        copied = [p for p in (folder.file(METRICS), folder.file(SUMMARY), *folder.json_files()) if p.is_file()]
+        copied = [p for p in (folder.file(METRICS), folder.file(SUMMARY), *folder.written_files()) if p.is_file()]
         for path in copied:
-            shutil.copy2(path, tmp / path.name)
-        for picture in sorted(folder.file(PLOTS).glob("*.png")):
-            (tmp / PLOTS).mkdir(exist_ok=True)
-            shutil.copy2(picture, tmp / PLOTS / picture.name)
+            target = tmp / path.relative_to(folder.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         if include_checkpoints and folder.checkpoints.is_dir():
             shutil.copytree(folder.checkpoints, tmp / CHECKPOINTS)
             for meta_file in (tmp / CHECKPOINTS).glob(f"*/{STATE_META}"):  # their configs hold local paths too
                 meta = json.loads(meta_file.read_text())
                 meta["config"] = public_config(meta.get("config", {}), folder.path)[0]
                 meta_file.write_text(json.dumps(meta, indent=1) + "\n")
-        evals = {p.stem[len("eval-"):]: json.loads(p.read_text()) for p in copied if p.name.startswith("eval-")}
+        evals = {protocol: json.loads(path.read_text()) for protocol, path in folder.eval_results().items()}
         for protocol, result in evals.items():
             result.pop("run", None)  # the run's local path
-            (tmp / f"eval-{protocol}.json").write_text(json.dumps(result, indent=1) + "\n")
+            (tmp / folder.eval_result(protocol).name).write_text(json.dumps(result, indent=1) + "\n")
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()) + [EXPORT_CARD]
         card = model_card(repo_id or out.name, repo_id or out.name, encoder, config, folder.read_json(SUMMARY) or {},
                           evals, sorted(files), license)

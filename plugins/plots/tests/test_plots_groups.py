@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from ssl_plots.figures import save
+from ssl_plots.figures import png
 from ssl_plots.per_class import long_tail_groups, per_class_figure, per_class_series
 
 NAMES = [f"class {c}" for c in range(10)]
@@ -25,7 +25,7 @@ def test_each_eval_row_with_per_class_is_a_series_beside_the_monitor():
                             "ssl eval long-tail: few-shot"]
 
 
-def test_grouped_bars_follow_the_groups_and_shade_each(tmp_path):
+def test_grouped_bars_follow_the_groups_and_shade_each():
     groups = {"many": [1, 4, 8, 9], "medium": [2, 3, 7], "few": [0, 5, 6]}
     accuracy = [c / 10 for c in range(10)]
     figure = per_class_figure({"linear: full-shot": accuracy}, NAMES, groups)
@@ -34,5 +34,4 @@ def test_grouped_bars_follow_the_groups_and_shade_each(tmp_path):
     assert [t.get_text() for t in axes.get_xticklabels()] == [NAMES[c] for c in order]
     assert np.allclose([bar.get_height() for bar in axes.containers[0]], [100 * accuracy[c] for c in order])
     assert [t.get_text() for t in axes.texts] == ["Many (4 classes)", "Medium (3 classes)", "Few (3 classes)"]
-    save(figure, tmp_path / "per_class.png")
-    assert (tmp_path / "per_class.png").stat().st_size > 10_000
+    assert len(png(figure)) > 10_000

@@ -109,8 +109,7 @@ class EvalRun:
 
     def eval_results(self) -> dict[str, dict[str, Any]]:
         """The results ``ssl eval`` wrote into the run folder, by protocol name."""
-        return {path.stem.removeprefix("eval-"): json.loads(path.read_text()) for path in self.folder.json_files()
-                if path.name.startswith("eval-")}
+        return {protocol: json.loads(path.read_text()) for protocol, path in self.folder.eval_results().items()}
 
     def encode(self, dataset: ImageDataset, untrained: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features ``(N, d)`` and labels of ``dataset`` (un-augmented, in eval mode) under the

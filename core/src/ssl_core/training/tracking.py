@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ssl_core.errors import ConfigError
-from ssl_core.run_folder import TRACKERS
+from ssl_core.run_folder import TRACKER_RUNS, TRACKERS
 
 #: the project name every tracker gets (wandb's project, mlflow's experiment, tensorboard's sub-folder).
 PROJECT = "ssl"
-#: the JSON file of the run folder holding each tracker's run id, for resuming.
-RUN_IDS = "tracker-runs.json"
 #: the package each tracker needs, where it differs from the tracker's name.
 _PACKAGES = {"comet_ml": "comet-ml"}
 
@@ -76,7 +74,7 @@ def start_trackers(accelerator: Any, folder: Any, names: list[str], run_name: st
     """``init_trackers`` with the configuration as hyper-parameters; logs of local trackers go to
     ``RUN_DIR/trackers``, and the run ids are written to ``RUN_DIR/tracker-runs.json``."""
     accelerator.project_configuration.logging_dir = str(Path(folder.path).resolve() / TRACKERS)
-    ids = (folder.read_json(RUN_IDS) or {}) if accelerator.is_main_process else {}
+    ids = (folder.read_json(TRACKER_RUNS) or {}) if accelerator.is_main_process else {}
     accelerator.init_trackers(PROJECT, config=hyperparameters(config), init_kwargs=_init_kwargs(names, run_name, ids))
     if accelerator.is_main_process and (found := _run_ids(accelerator.trackers)):
-        folder.write_json(RUN_IDS, {**ids, **found})
+        folder.write_json(TRACKER_RUNS, {**ids, **found})

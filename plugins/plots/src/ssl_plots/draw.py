@@ -1,4 +1,7 @@
-"""Draw every picture of a run folder into ``RUN_DIR/plots/``: what ``ssl plot`` and the ``plots`` callback do."""
+"""Draw every picture of a run folder into ``RUN_DIR/plots/``: what ``ssl plot`` and the ``plots`` callback do.
+
+Pictures are written through the run folder (``RunFolder.write_file``): atomically, and recorded
+so that ``ssl run --overwrite`` removes them with the rest of the run and ``ssl export`` copies them."""
 
 from __future__ import annotations
 
@@ -11,21 +14,27 @@ from ssl_core import EvalRun, load_run
 from ssl_plots.backgrounds import PROTOCOL, backgrounds_figure
 from ssl_plots.callback import TSNE_POINTS
 from ssl_plots.curves import curves_figure
-from ssl_plots.figures import PLOTS, run_label, safe_name, save
+from ssl_plots.figures import PLOTS, png, run_label, safe_name
 from ssl_plots.per_class import long_tail_groups, per_class_figure, per_class_series
 from ssl_plots.tsne import encoded_maps, tsne_figure
 
 
 @attrs.define
 class Report:
-    """What was drawn: each written PNG with its figure (for reading the plotted data back), and notes."""
+    """What was drawn into ``run``'s folder: each written PNG with its figure (for reading the plotted
+    data back), and notes."""
 
-    folder: Path
+    run: EvalRun
     pictures: dict[Path, Figure] = attrs.Factory(dict)
     notes: list[str] = attrs.Factory(list)
 
+    @property
+    def folder(self) -> Path:
+        """``RUN_DIR/plots``."""
+        return self.run.folder.file(PLOTS)
+
     def write(self, figure: Figure, name: str) -> None:
-        self.pictures[save(figure, self.folder / name)] = figure
+        self.pictures[self.run.folder.write_file(f"{PLOTS}/{name}", png(figure))] = figure
 
 
 def _background_bias(run: EvalRun) -> float:
@@ -53,7 +62,7 @@ def plot_run(run_dir: str | Path, compare: str | Path | None = None, *, tsne_poi
     run = load_run(run_dir, device, labels=False)
     other = load_run(compare, device, labels=False) if compare is not None else None
     label, other_label = _labels(run, other)
-    report, evals = Report(run.folder.file(PLOTS)), run.eval_results()
+    report, evals = Report(run), run.eval_results()
     report.write(curves_figure([(label, run.metrics, run.summary)]), "curves.png")
 
     untrained, trained, labels, count = encoded_maps(run, tsne_points)

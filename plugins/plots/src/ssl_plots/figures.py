@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import re
-from pathlib import Path
 
 from matplotlib.figure import Figure
 
@@ -18,11 +18,11 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` as a PNG at ``path`` (its folder made) and return ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
-    return path
+def png(figure: Figure) -> bytes:
+    """``figure`` as the bytes of a PNG."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=DPI, format="png")
+    return buffer.getvalue()
 
 
 def percent(values: list[float | None]) -> list[float]:
