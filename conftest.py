@@ -35,3 +35,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def add_plugin():
+    """``add_plugin(plugin, name)``: the repository's plugins plus ``plugin`` (an object with hook
+    implementations, e.g. registering a test callback) for this test only."""
+    from ssl_core import plugins, registry
+
+    added = []
+
+    def add(plugin: object, name: str) -> None:
+        plugins.load_plugins()
+        plugins.pm.register(plugin, name=name)
+        registry.clear_cache()
+        added.append(name)
+
+    yield add
+    for name in added:
+        plugins.pm.unregister(name=name)
+    registry.clear_cache()

@@ -75,8 +75,8 @@ class _OwnedStateRegularizer(torch.nn.Module):
         return 0.0 * self.scale.sum()
 
 
-def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
-    from ssl_core import hookimpl, plugins, registry
+def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run, add_plugin):
+    from ssl_core import hookimpl
     from ssl_core.run_folder import RunFolder, load_checkpoint
 
     class Plugin:
@@ -84,24 +84,18 @@ def test_components_own_optimizers_and_state_that_checkpoints_keep(tiny_run):
         def register_regularizers(self, register):
             register("owned-state", _OwnedStateRegularizer, description="test")
 
-    plugins.load_plugins()
-    plugins.pm.register(Plugin(), name="owned-state-test")
-    registry.clear_cache()
-    try:
-        tiny_run.update(regularizer=["owned-state"], no_callback=["knn-monitor"])
-        trainer = Trainer(tiny_run)
-        trainer.fit()
-        tensors, meta = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
-        assert tensors["model.regularizers.owned-state.calls"].item() == 3  # one per step, 3 steps
-        assert "owned-state.meta" in meta["optimizers"]
-        assert any(k.startswith("optimizer.owned-state.meta.0.exp_avg") for k in tensors)
-        resumed = Trainer(resume=trainer.output_dir, epochs=2)
-        resumed.fit()
-        reg = resumed.model.regularizers["owned-state"]
-        assert reg.calls.item() == 6 and reg.optimizer.state_dict()["state"][0]["step"].item() == 6
-    finally:
-        plugins.pm.unregister(name="owned-state-test")
-        registry.clear_cache()
+    add_plugin(Plugin(), "owned-state-test")
+    tiny_run.update(regularizer=["owned-state"], no_callback=["knn-monitor"])
+    trainer = Trainer(tiny_run)
+    trainer.fit()
+    tensors, meta = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
+    assert tensors["model.regularizers.owned-state.calls"].item() == 3  # one per step, 3 steps
+    assert "owned-state.meta" in meta["optimizers"]
+    assert any(k.startswith("optimizer.owned-state.meta.0.exp_avg") for k in tensors)
+    resumed = Trainer(resume=trainer.output_dir, epochs=2)
+    resumed.fit()
+    reg = resumed.model.regularizers["owned-state"]
+    assert reg.calls.item() == 6 and reg.optimizer.state_dict()["state"][0]["step"].item() == 6
 
 
 class _Wrapper(WrapperBranch):
@@ -112,8 +106,8 @@ class _Wrapper(WrapperBranch):
         self.scale = torch.nn.Parameter(torch.ones(()))
 
 
-def test_every_lifecycle_method_reaches_a_wrappers_base_without_forwarding(tiny_run, monkeypatch):
-    from ssl_core import hookimpl, plugins, registry
+def test_every_lifecycle_method_reaches_a_wrappers_base_without_forwarding(tiny_run, monkeypatch, add_plugin):
+    from ssl_core import hookimpl
 
     calls = []
     for method in ("on_fit_start", "on_epoch_start", "on_step_start", "on_after_backward", "on_step_end",
@@ -128,19 +122,13 @@ def test_every_lifecycle_method_reaches_a_wrappers_base_without_forwarding(tiny_
         def register_branches(self, register):
             register("test-wrapper", _Wrapper, defaults={"views": "simclr", "loss": "nt-xent"})
 
-    plugins.load_plugins()
-    plugins.pm.register(Plugin(), name="wrapper-test")
-    registry.clear_cache()
-    try:
-        tiny_run.update(branch="test-wrapper", no_callback=["knn-monitor"])
-        trainer = Trainer(tiny_run)
-        trainer.fit()
-        assert trainer.branch.base in trainer.components
-        assert calls.count("on_after_backward") == calls.count("on_step_end") == 3 == calls.count("on_step_start")
-        assert {"on_fit_start", "on_epoch_start", "on_epoch_end", "on_fit_end"} <= set(calls)
-        groups = trainer.branch.parameter_groups()
-        assert any(p is trainer.branch.scale for g in groups for p in g["params"])  # the wrapper's own group
-        assert trainer.branch.encoder is trainer.branch.base.encoder
-    finally:
-        plugins.pm.unregister(name="wrapper-test")
-        registry.clear_cache()
+    add_plugin(Plugin(), "wrapper-test")
+    tiny_run.update(branch="test-wrapper", no_callback=["knn-monitor"])
+    trainer = Trainer(tiny_run)
+    trainer.fit()
+    assert trainer.branch.base in trainer.components
+    assert calls.count("on_after_backward") == calls.count("on_step_end") == 3 == calls.count("on_step_start")
+    assert {"on_fit_start", "on_epoch_start", "on_epoch_end", "on_fit_end"} <= set(calls)
+    groups = trainer.branch.parameter_groups()
+    assert any(p is trainer.branch.scale for g in groups for p in g["params"])  # the wrapper's own group
+    assert trainer.branch.encoder is trainer.branch.base.encoder

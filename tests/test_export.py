@@ -15,7 +15,7 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ssl_core import BuildContext, ConfigError, RunFolderError, hookimpl, load_encoder, plugins, registry
+from ssl_core import BuildContext, ConfigError, RunFolderError, hookimpl, load_encoder, registry
 from ssl_core.cli import cli
 from ssl_core.model_card import methods
 from ssl_core.evaluation.protocols import evaluate_run
@@ -185,17 +185,11 @@ class _PaperPlugin:
                  paper="A Paper Nobody Wrote (Doe, 2031)")
 
 
-def test_the_card_cites_the_paper_each_plugin_registered(monkeypatch):
+def test_the_card_cites_the_paper_each_plugin_registered(add_plugin):
     """A third-party branch's ``paper=`` is cited (core holds no table of names); without one: '-'."""
-    plugins.load_plugins()
-    plugins.pm.register(_PaperPlugin(), name="paper-test")
-    registry.clear_cache()
-    try:
-        rows = methods({"branch": "papered-branch", "regularizer": ["uniformity", "not-installed"]})
-        out = CliRunner().invoke(cli, ["describe", "branch", "papered-branch"]).output
-    finally:
-        plugins.pm.unregister(name="paper-test")
-        registry.clear_cache()
+    add_plugin(_PaperPlugin(), "paper-test")
+    rows = methods({"branch": "papered-branch", "regularizer": ["uniformity", "not-installed"]})
+    out = CliRunner().invoke(cli, ["describe", "branch", "papered-branch"]).output
     assert rows == [("branch", "papered-branch", "a test branch", "A Paper Nobody Wrote (Doe, 2031)"),
                     ("regularizer", "uniformity", registry.spec("regularizer", "uniformity").description,
                      "Understanding Contrastive Representation Learning through Alignment and Uniformity on the "

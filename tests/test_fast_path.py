@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ssl_core import Callback, ConfigError, Loss, LossOutput, create, hookimpl, plugins, registry
+from ssl_core import Callback, ConfigError, Loss, LossOutput, create, hookimpl
 from ssl_core.data.sources import TensorImageDataset
 from ssl_core.nn import full_precision
 from ssl_core.training import batches as batch_source
@@ -30,14 +30,10 @@ class Plugin:
 
 
 @pytest.fixture
-def recorder():
-    plugins.load_plugins()
-    plugins.pm.register(Plugin(), name="fast-path-test")
-    registry.clear_cache()
+def recorder(add_plugin):
+    add_plugin(Plugin(), "fast-path-test")
     SEEN.clear()
-    yield SEEN
-    plugins.pm.unregister(name="fast-path-test")
-    registry.clear_cache()
+    return SEEN
 
 
 def _steps(run: dict, **fields) -> tuple[Trainer, list]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
-from ssl_core import BuildContext, Callback, create, hookimpl, plugins, registry
+from ssl_core import BuildContext, Callback, create, hookimpl, registry
 from ssl_core.cli import cli
 from ssl_core.run_folder import RunFolder, load_checkpoint
 from ssl_core.run_folder import ENCODER as ENCODER_FILE
@@ -63,28 +63,22 @@ class _Plugin:
         register("mask-at-fit-start", _MaskAtFitStart, description="test")
 
 
-def test_the_checkpoint_keeps_the_mask_and_a_resume_uses_it(tmp_path):
-    plugins.load_plugins()
-    plugins.pm.register(_Plugin(), name="sdclr-mask-test")
-    registry.clear_cache()
+def test_the_checkpoint_keeps_the_mask_and_a_resume_uses_it(tmp_path, add_plugin):
+    add_plugin(_Plugin(), "sdclr-mask-test")
     _MaskAtFitStart.seen.clear()
-    try:
-        trainer = Trainer(_run(tmp_path, no_callback=["knn-monitor"]))
-        trainer.fit()
-        masks = trainer.branch.competitor.mask_dict()
-        tensors, _ = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
-        for name, mask in masks.items():
-            saved = tensors[f"model.branch.competitor.masks.{name.replace('.', '__')}"]
-            assert saved.dtype == torch.bool and torch.equal(saved, mask)
-        assert int(tensors["model.branch.competitor.epoch"]) == 0
-        resumed = Trainer(resume=trainer.output_dir, epochs=2, callback=["mask-at-fit-start"])
-        resumed.fit()
-        (at_start, epoch), = _MaskAtFitStart.seen
-        assert epoch == 0 and all(torch.equal(at_start[k], m) for k, m in masks.items())
-        assert int(resumed.branch.competitor.epoch) == 1  # then refreshed at the second epoch's start
-    finally:
-        plugins.pm.unregister(name="sdclr-mask-test")
-        registry.clear_cache()
+    trainer = Trainer(_run(tmp_path, no_callback=["knn-monitor"]))
+    trainer.fit()
+    masks = trainer.branch.competitor.mask_dict()
+    tensors, _ = load_checkpoint(RunFolder(trainer.output_dir).latest_checkpoint())
+    for name, mask in masks.items():
+        saved = tensors[f"model.branch.competitor.masks.{name.replace('.', '__')}"]
+        assert saved.dtype == torch.bool and torch.equal(saved, mask)
+    assert int(tensors["model.branch.competitor.epoch"]) == 0
+    resumed = Trainer(resume=trainer.output_dir, epochs=2, callback=["mask-at-fit-start"])
+    resumed.fit()
+    (at_start, epoch), = _MaskAtFitStart.seen
+    assert epoch == 0 and all(torch.equal(at_start[k], m) for k, m in masks.items())
+    assert int(resumed.branch.competitor.epoch) == 1  # then refreshed at the second epoch's start
 
 
 def test_cli_run_with_the_branch_defaults(tmp_path):

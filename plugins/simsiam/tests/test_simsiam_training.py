@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 import torch
 import torch.nn.functional as F
-from ssl_core import Batch, Callback, Trainer, create, hookimpl, plugins, registry
+from ssl_core import Batch, Callback, Trainer, create, hookimpl
 from ssl_core.evaluation.features import extract_features
 from ssl_core.training.model import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
@@ -67,13 +67,9 @@ class RecorderPlugin:
 
 
 @pytest.fixture
-def recorder():
-    plugins.load_plugins()
-    plugins.pm.register(RecorderPlugin(), name="simsiam-step-recorder")
-    registry.clear_cache()
+def recorder(add_plugin):
+    add_plugin(RecorderPlugin(), "simsiam-step-recorder")
     yield Recorder.seen
-    plugins.pm.unregister(name="simsiam-step-recorder")
-    registry.clear_cache()
     Recorder.seen.clear()
 
 
